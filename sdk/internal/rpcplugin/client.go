@@ -1,0 +1,242 @@
+package rpcplugin
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+
+	"github.com/ternmail/tern/sdk/connector"
+	pb "github.com/ternmail/tern/sdk/internal/proto/v1"
+	"github.com/ternmail/tern/sdk/internal/wire"
+)
+
+// Client is a connector.Connector that talks to a plugin over gRPC.
+type Client struct {
+	rpc pb.ConnectorClient
+}
+
+var _ connector.Connector = (*Client)(nil)
+
+// NewClient wraps a gRPC client.
+func NewClient(c pb.ConnectorClient) *Client { return &Client{rpc: c} }
+
+// Describe implements connector.Connector.
+func (c *Client) Describe(ctx context.Context) (*connector.Description, error) {
+	resp, err := c.rpc.Describe(ctx, &pb.Describe_Request{})
+	if err != nil {
+		return nil, wire.FromStatus(err)
+	}
+	return wire.DescriptionFromProto(resp), nil
+}
+
+func (c *Client) open(ctx context.Context, role connector.Role, req *connector.OpenRequest) (*remoteSession, error) {
+	resp, err := c.rpc.Open(ctx, wire.OpenToProto(role, req))
+	if err != nil {
+		return nil, wire.FromStatus(err)
+	}
+	return &remoteSession{rpc: c.rpc, id: resp.GetSession(), chunkSize: wire.ChunkSize(int64(req.ChunkSize))}, nil
+}
+
+// OpenSource implements connector.Connector.
+func (c *Client) OpenSource(ctx context.Context, req *connector.OpenRequest) (connector.Source, error) {
+	s, err := c.open(ctx, connector.RoleSource, req)
+	if err != nil {
+		return nil, err
+	}
+	return &remoteSource{s}, nil
+}
+
+// OpenTarget implements connector.Connector.
+func (c *Client) OpenTarget(ctx context.Context, req *connector.OpenRequest) (connector.Target, error) {
+	s, err := c.open(ctx, connector.RoleTarget, req)
+	if err != nil {
+		return nil, err
+	}
+	return &remoteTarget{s}, nil
+}
+
+type remoteSession struct {
+	rpc       pb.ConnectorClient
+	id        string
+	chunkSize int
+}
+
+func (s *remoteSession) Folders(ctx context.Context) (*connector.Hierarchy, error) {
+	resp, err := s.rpc.Folders(ctx, &pb.Folders_Request{Session: s.id})
+	if err != nil {
+		return nil, wire.FromStatus(err)
+	}
+	return wire.HierarchyFromProto(resp), nil
+}
+
+func (s *remoteSession) Close(ctx context.Context) error {
+	_, err := s.rpc.Close(ctx, &pb.Close_Request{Session: s.id})
+	return wire.FromStatus(err)
+}
+
+type remoteSource struct{ *remoteSession }
+
+var _ connector.Source = (*remoteSource)(nil)
+
+func (s *remoteSource) Status(ctx context.Context, folder string) (*connector.FolderStatus, error) {
+	resp, err := s.rpc.Status(ctx, &pb.Status_Request{Session: s.id, Folder: folder})
+	if err != nil {
+		return nil, wire.FromStatus(err)
+	}
+	return &connector.FolderStatus{Validity: resp.GetValidity(), Messages: resp.GetMessages()}, nil
+}
+
+func (s *remoteSource) List(ctx context.Context, folder string, q *connector.ListQuery, fn func([]connector.Message) error) (*connector.ListResult, error) {
+	if q == nil {
+		q = &connector.ListQuery{}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := s.rpc.List(ctx, &pb.List_Request{Session: s.id, Folder: folder, Since: q.Since, PageSize: int32(q.PageSize)})
+	if err != nil {
+		return nil, wire.FromStatus(err)
+	}
+	for {
+		page, err := stream.Recv()
+		if err == io.EOF {
+			return nil, connector.Errorf(connector.KindUnavailable, "list %q: stream ended without its last page", folder)
+		}
+		if err != nil {
+			return nil, wire.FromStatus(err)
+		}
+		if len(page.GetMessages()) > 0 {
+			msgs := make([]connector.Message, len(page.GetMessages()))
+			for i, m := range page.GetMessages() {
+				msgs[i] = wire.MessageFromProto(m)
+			}
+			if err := fn(msgs); err != nil {
+				return nil, err
+			}
+		}
+		if page.GetDone() {
+			return &connector.ListResult{Checkpoint: page.GetCheckpoint(), Validity: page.GetValidity()}, nil
+		}
+	}
+}
+
+func (s *remoteSource) Fetch(ctx context.Context, folder, id string) (connector.Body, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	stream, err := s.rpc.Fetch(ctx, &pb.Fetch_Request{Session: s.id, Folder: folder, Id: id})
+	if err != nil {
+		cancel()
+		return nil, wire.FromStatus(err)
+	}
+	first, err := stream.Recv()
+	if err != nil {
+		cancel()
+		if err == io.EOF {
+			return nil, connector.Errorf(connector.KindUnavailable, "fetch: empty stream")
+		}
+		return nil, wire.FromStatus(err)
+	}
+	if first.GetMeta() == nil || first.GetOffset() != 0 {
+		cancel()
+		return nil, connector.Errorf(connector.KindPermanent, "fetch: first chunk without metadata")
+	}
+	r := wire.NewChunkReader(first.GetMeta().GetSize(), first.GetData(), func() (int64, []byte, error) {
+		c, err := stream.Recv()
+		if err != nil {
+			if err == io.EOF {
+				return 0, nil, io.EOF
+			}
+			return 0, nil, wire.FromStatus(err)
+		}
+		return c.GetOffset(), c.GetData(), nil
+	})
+	return &remoteBody{ChunkReader: r, cancel: cancel}, nil
+}
+
+type remoteBody struct {
+	*wire.ChunkReader
+	cancel context.CancelFunc
+}
+
+func (b *remoteBody) Close() error {
+	b.cancel()
+	return nil
+}
+
+type remoteTarget struct{ *remoteSession }
+
+var (
+	_ connector.Target         = (*remoteTarget)(nil)
+	_ connector.TargetLookup   = (*remoteTarget)(nil)
+	_ connector.TargetFlagSync = (*remoteTarget)(nil)
+)
+
+func (t *remoteTarget) EnsureFolder(ctx context.Context, name, specialUse string) (*connector.TargetFolder, error) {
+	resp, err := t.rpc.EnsureFolder(ctx, &pb.EnsureFolder_Request{Session: t.id, Name: name, SpecialUse: specialUse})
+	if err != nil {
+		return nil, wire.FromStatus(err)
+	}
+	return &connector.TargetFolder{Name: resp.GetName(), Created: resp.GetCreated(), Watermark: resp.GetWatermark()}, nil
+}
+
+var sendPool = sync.Pool{New: func() any { b := make([]byte, wire.MaxChunkSize); return &b }}
+
+func (t *remoteTarget) Append(ctx context.Context, folder string, m *connector.AppendMessage) (*connector.AppendResult, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := t.rpc.Append(ctx)
+	if err != nil {
+		return nil, wire.FromStatus(err)
+	}
+	ns, off, ok := wire.TimeToProto(m.InternalDate)
+	meta := &pb.Append_Meta{
+		Session:               t.id,
+		Folder:                folder,
+		Size:                  m.Size,
+		InternalDateUnixNano:  ns,
+		InternalDateOffsetSec: off,
+		HasInternalDate:       ok,
+		Flags:                 m.Flags,
+		MessageId:             m.MessageID,
+		Fingerprint:           m.Fingerprint,
+	}
+	bufp := sendPool.Get().(*[]byte)
+	defer sendPool.Put(bufp)
+	sendErr := wire.SendChunks(m.Body, m.Size, (*bufp)[:t.chunkSize], func(first bool, offset int64, data []byte) error {
+		c := &pb.Append_Chunk{Offset: offset, Data: data}
+		if first {
+			c.Meta = meta
+		}
+		return stream.Send(c)
+	})
+	if sendErr != nil && !errors.Is(sendErr, io.EOF) {
+		// Reading the body failed (or the body was the wrong size): the
+		// target must not store a partial message. Cancelling the stream
+		// aborts the append on the plugin side.
+		cancel()
+		return nil, sendErr
+	}
+	// On io.EOF the plugin ended the stream early; its status says why.
+	resp, err := stream.CloseAndRecv()
+	if err != nil {
+		return nil, wire.FromStatus(err)
+	}
+	return &connector.AppendResult{Ref: resp.GetRef(), DroppedFlags: resp.GetDroppedFlags(), Notes: resp.GetNotes()}, nil
+}
+
+func (t *remoteTarget) Lookup(ctx context.Context, folder string, q *connector.LookupQuery) ([]string, error) {
+	resp, err := t.rpc.Lookup(ctx, &pb.Lookup_Request{
+		Session: t.id, Folder: folder, MessageId: q.MessageID, Fingerprint: q.Fingerprint, Size: q.Size, Since: q.Since,
+	})
+	if err != nil {
+		return nil, wire.FromStatus(err)
+	}
+	return resp.GetRefs(), nil
+}
+
+func (t *remoteTarget) SetFlags(ctx context.Context, folder, ref string, flags []string) (*connector.SetFlagsResult, error) {
+	resp, err := t.rpc.SetFlags(ctx, &pb.SetFlags_Request{Session: t.id, Folder: folder, Ref: ref, Flags: flags})
+	if err != nil {
+		return nil, wire.FromStatus(err)
+	}
+	return &connector.SetFlagsResult{DroppedFlags: resp.GetDroppedFlags()}, nil
+}

@@ -1,0 +1,95 @@
+package wire
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/ternmail/tern/sdk/internal/proto/v1"
+	"github.com/ternmail/tern/sdk/connector"
+)
+
+// kindCodes maps error kinds to the gRPC codes that carry them. The kind
+// itself travels in an ErrorDetail; the code is for generic gRPC tooling.
+var kindCodes = map[connector.Kind]codes.Code{
+	connector.KindUnknown:     codes.Unknown,
+	connector.KindAuth:        codes.Unauthenticated,
+	connector.KindNotFound:    codes.NotFound,
+	connector.KindThrottled:   codes.ResourceExhausted,
+	connector.KindTooLarge:    codes.OutOfRange,
+	connector.KindPermanent:   codes.FailedPrecondition,
+	connector.KindTemporary:   codes.Aborted,
+	connector.KindInvalid:     codes.InvalidArgument,
+	connector.KindUnsupported: codes.Unimplemented,
+	connector.KindUnavailable: codes.Unavailable,
+}
+
+// ToStatus turns an error into a gRPC status error that keeps its kind,
+// message and retry-after hint. nil stays nil.
+func ToStatus(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok && connector.KindOf(err) == connector.KindUnknown {
+		var e *connector.Error
+		if !errors.As(err, &e) {
+			return err // already a status from a nested gRPC call
+		}
+	}
+	switch {
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, err.Error())
+	}
+	kind := connector.KindOf(err)
+	st := status.New(kindCodes[kind], err.Error())
+	detail := &pb.ErrorDetail{
+		Kind:         pb.ErrorKind(kind),
+		Message:      err.Error(),
+		RetryAfterMs: connector.RetryAfter(err).Milliseconds(),
+	}
+	if withDetail, derr := st.WithDetails(detail); derr == nil {
+		st = withDetail
+	}
+	return st.Err()
+}
+
+// FromStatus turns an error returned by a gRPC call back into a classified
+// error: the kind from its ErrorDetail, or, for transport failures without
+// one, a kind chosen from the code (a dead plugin is KindUnavailable).
+func FromStatus(err error) error {
+	if err == nil {
+		return nil
+	}
+	st, ok := status.FromError(err)
+	if !ok {
+		return err
+	}
+	for _, d := range st.Details() {
+		if detail, ok := d.(*pb.ErrorDetail); ok {
+			return &connector.Error{
+				Kind:       connector.Kind(detail.GetKind()),
+				Message:    detail.GetMessage(),
+				RetryAfter: time.Duration(detail.GetRetryAfterMs()) * time.Millisecond,
+			}
+		}
+	}
+	switch st.Code() {
+	case codes.Canceled:
+		return context.Canceled
+	case codes.DeadlineExceeded:
+		return context.DeadlineExceeded
+	case codes.Unavailable:
+		return &connector.Error{Kind: connector.KindUnavailable, Message: "connector unavailable: " + st.Message()}
+	case codes.Unimplemented:
+		return &connector.Error{Kind: connector.KindUnsupported, Message: st.Message()}
+	case codes.ResourceExhausted:
+		// gRPC's own message size limits land here too.
+		return &connector.Error{Kind: connector.KindPermanent, Message: st.Message()}
+	}
+	return &connector.Error{Kind: connector.KindUnknown, Message: st.Message()}
+}
