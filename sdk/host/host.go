@@ -177,4 +177,3 @@ func levelName(l slog.Level) string {
 	}
 	return "error"
 }
-

@@ -7,8 +7,8 @@ package wire
 import (
 	"time"
 
-	pb "github.com/ternmail/tern/sdk/internal/proto/v1"
 	"github.com/ternmail/tern/sdk/connector"
+	pb "github.com/ternmail/tern/sdk/internal/proto/v1"
 )
 
 // Chunk sizes.

@@ -8,8 +8,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	pb "github.com/ternmail/tern/sdk/internal/proto/v1"
 	"github.com/ternmail/tern/sdk/connector"
+	pb "github.com/ternmail/tern/sdk/internal/proto/v1"
 )
 
 // kindCodes maps error kinds to the gRPC codes that carry them. The kind
