@@ -1,0 +1,121 @@
+// Package testserver gives tests the real mail servers that
+// scripts/test-servers.sh runs on loopback ports: their addresses, the test
+// CA, the shared password, and fresh user names. Ensure starts the servers
+// through the script when they are not up yet, so `go test` works on its
+// own once the Debian packages are installed (scripts/install-deps.sh).
+//
+// Tests that need a server fail, never skip, when it cannot be started: a
+// suite that silently skips its real-server tests proves nothing.
+package testserver
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Instance is one server instance.
+type Instance struct {
+	// Name is the instance's name in scripts/test-servers.sh.
+	Name string
+	// Host is the address to connect to.
+	Host string
+	// Port offers plaintext and STARTTLS; TLSPort offers implicit TLS.
+	Port, TLSPort int
+	// Separator is the IMAP hierarchy separator.
+	Separator string
+}
+
+// Addr returns host:port of the plaintext/STARTTLS listener.
+func (i Instance) Addr() string { return net.JoinHostPort(i.Host, strconv.Itoa(i.Port)) }
+
+// TLSAddr returns host:port of the implicit-TLS listener.
+func (i Instance) TLSAddr() string { return net.JoinHostPort(i.Host, strconv.Itoa(i.TLSPort)) }
+
+// The Dovecot instances.
+var (
+	// DovecotSrc is a Maildir++ Dovecot with "." as separator.
+	DovecotSrc = Instance{Name: "src", Host: "127.0.0.1", Port: 10143, TLSPort: 10993, Separator: "."}
+	// DovecotDst is a Maildir (fs layout) Dovecot with "/" as separator.
+	DovecotDst = Instance{Name: "dst", Host: "127.0.0.1", Port: 11143, TLSPort: 11993, Separator: "/"}
+)
+
+// Dir is the servers' state directory.
+func Dir() string {
+	if d := os.Getenv("TERN_TEST_SERVERS_DIR"); d != "" {
+		return d
+	}
+	return "/tmp/tern-test-servers"
+}
+
+// CAFile is the PEM file of the CA that signed the servers' certificates.
+func CAFile() string { return filepath.Join(Dir(), "ca.pem") }
+
+// Password is every test user's password.
+func Password() string {
+	if p := os.Getenv("TERN_TEST_PASSWORD"); p != "" {
+		return p
+	}
+	return "secret"
+}
+
+// RepoRoot returns the repository's root directory.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+var (
+	startOnce sync.Once
+	startErr  error
+)
+
+func up(i Instance) bool {
+	c, err := net.DialTimeout("tcp", i.Addr(), time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+// Ensure makes sure the servers run, starting them with the script if
+// needed, and fails the test if they cannot run.
+func Ensure(t testing.TB) {
+	t.Helper()
+	startOnce.Do(func() {
+		if up(DovecotSrc) && up(DovecotDst) {
+			return
+		}
+		cmd := exec.Command(filepath.Join(RepoRoot(), "scripts", "test-servers.sh"), "start")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			startErr = fmt.Errorf("scripts/test-servers.sh start: %v\n%s", err, out)
+		}
+	})
+	if startErr != nil {
+		t.Fatalf("test mail servers unavailable: %v", startErr)
+	}
+}
+
+// User returns a user name no other test has used: each name is a fresh,
+// empty mailbox on every instance.
+func User(t testing.TB, prefix string) string {
+	var b [5]byte
+	rand.Read(b[:])
+	name := strings.ToLower(strings.NewReplacer("/", "-", " ", "-", "#", "-").Replace(prefix))
+	if len(name) > 24 {
+		name = name[:24]
+	}
+	return fmt.Sprintf("%s-%s", name, hex.EncodeToString(b[:]))
+}
