@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"sync"
 
 	"github.com/ternmail/tern/sdk/connector"
 	pb "github.com/ternmail/tern/sdk/internal/proto/v1"
@@ -178,8 +177,6 @@ func (t *remoteTarget) EnsureFolder(ctx context.Context, name, specialUse string
 	return &connector.TargetFolder{Name: resp.GetName(), Created: resp.GetCreated(), Watermark: resp.GetWatermark()}, nil
 }
 
-var sendPool = sync.Pool{New: func() any { b := make([]byte, wire.MaxChunkSize); return &b }}
-
 func (t *remoteTarget) Append(ctx context.Context, folder string, m *connector.AppendMessage) (*connector.AppendResult, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -199,9 +196,9 @@ func (t *remoteTarget) Append(ctx context.Context, folder string, m *connector.A
 		MessageId:             m.MessageID,
 		Fingerprint:           m.Fingerprint,
 	}
-	bufp := sendPool.Get().(*[]byte)
-	defer sendPool.Put(bufp)
-	sendErr := wire.SendChunks(m.Body, m.Size, (*bufp)[:t.chunkSize], func(first bool, offset int64, data []byte) error {
+	buf, release := getChunkBuf(t.chunkSize)
+	defer release()
+	sendErr := wire.SendChunks(m.Body, m.Size, buf, func(first bool, offset int64, data []byte) error {
 		c := &pb.Append_Chunk{Offset: offset, Data: data}
 		if first {
 			c.Meta = meta

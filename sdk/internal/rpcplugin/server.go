@@ -224,7 +224,17 @@ func (s *server) List(req *pb.List_Request, stream grpc.ServerStreamingServer[pb
 	return stream.Send(&pb.List_Page{Done: true, Checkpoint: res.Checkpoint, Validity: res.Validity})
 }
 
-var chunkPool = sync.Pool{New: func() any { b := make([]byte, wire.MaxChunkSize); return &b }}
+// chunkPool holds buffers of the default chunk size; sessions that picked
+// another size allocate their own.
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, wire.DefaultChunkSize); return &b }}
+
+func getChunkBuf(size int) (buf []byte, release func()) {
+	if size != wire.DefaultChunkSize {
+		return make([]byte, size), func() {}
+	}
+	p := chunkPool.Get().(*[]byte)
+	return *p, func() { chunkPool.Put(p) }
+}
 
 func (s *server) Fetch(req *pb.Fetch_Request, stream grpc.ServerStreamingServer[pb.Fetch_Chunk]) error {
 	src, sess, err := s.sourceOf(req.GetSession())
@@ -236,10 +246,10 @@ func (s *server) Fetch(req *pb.Fetch_Request, stream grpc.ServerStreamingServer[
 		return wire.ToStatus(err)
 	}
 	defer body.Close()
-	bufp := chunkPool.Get().(*[]byte)
-	defer chunkPool.Put(bufp)
+	buf, release := getChunkBuf(sess.chunkSize)
+	defer release()
 	size := body.Size()
-	err = wire.SendChunks(body, size, (*bufp)[:sess.chunkSize], func(first bool, off int64, data []byte) error {
+	err = wire.SendChunks(body, size, buf, func(first bool, off int64, data []byte) error {
 		c := &pb.Fetch_Chunk{Offset: off, Data: data}
 		if first {
 			c.Meta = &pb.ChunkMeta{Size: size}
