@@ -1,11 +1,3 @@
-// Package testserver gives tests the real mail servers that
-// scripts/test-servers.sh runs on loopback ports: their addresses, the test
-// CA, the shared password, and fresh user names. Ensure starts the servers
-// through the script when they are not up yet, so `go test` works on its
-// own once the Debian packages are installed (scripts/install-deps.sh).
-//
-// Tests that need a server fail, never skip, when it cannot be started: a
-// suite that silently skips its real-server tests proves nothing.
 package testserver
 
 import (
