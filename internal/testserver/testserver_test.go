@@ -155,8 +155,10 @@ func TestCompareCatchesDifferences(t *testing.T) {
 				t.Fatal(err)
 			}
 		},
-		want:  []string{`folder "Work/Reports": 1 of 1 messages with other flags`, `(\Flagged \Seen) on target`},
-		check: func(d *testserver.Differences) bool { return d.FlagMismatch == 1 && d.Mismatched == 1 && d.Messages() == 1 },
+		want: []string{`folder "Work/Reports": 1 of 1 messages with other flags`, `(\Flagged \Seen) on target`},
+		check: func(d *testserver.Differences) bool {
+			return d.FlagMismatch == 1 && d.Mismatched == 1 && d.Messages() == 1
+		},
 	}, {
 		name: "wrong date",
 		target: func(t *testing.T, user string) {
