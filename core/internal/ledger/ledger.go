@@ -100,6 +100,8 @@ type Ledger interface {
 	// the write is durable: losing it in a crash leaves the in-flight entry,
 	// which is reconciled.
 	Commit(ctx context.Context, folder, validity string, e *Entry) error
+	// Skipped returns the skipped entries of a folder and validity.
+	Skipped(ctx context.Context, folder, validity string) ([]*Entry, error)
 	// Drop deletes an entry and its in-flight mark (an append that did
 	// not land).
 	Drop(ctx context.Context, folder, validity, id string) error

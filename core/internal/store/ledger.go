@@ -40,6 +40,10 @@ func (l *mailboxLedger) inflightKey(folder, validity, id string) []byte {
 	return l.folderKey(folder, "i", validity, id)
 }
 
+func (l *mailboxLedger) skipKey(folder, validity, id string) []byte {
+	return l.folderKey(folder, "s", validity, id)
+}
+
 func (l *mailboxLedger) claimKey(targetFolder, ref string) []byte {
 	return []byte(l.prefix + "c/" + Key(targetFolder, ref))
 }
@@ -115,8 +119,17 @@ func (l *mailboxLedger) MarkInflight(_ context.Context, folder, validity string,
 }
 
 func (l *mailboxLedger) Inflight(ctx context.Context, folder, validity string) ([]*ledger.Entry, error) {
+	return l.indexed(folder, validity, "i")
+}
+
+func (l *mailboxLedger) Skipped(ctx context.Context, folder, validity string) ([]*ledger.Entry, error) {
+	return l.indexed(folder, validity, "s")
+}
+
+// indexed returns the entries listed in an index (in flight, skipped).
+func (l *mailboxLedger) indexed(folder, validity, index string) ([]*ledger.Entry, error) {
 	var out []*ledger.Entry
-	prefix := string(l.folderKey(folder, "i", validity)) + "/"
+	prefix := string(l.folderKey(folder, index, validity)) + "/"
 	err := l.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefix)})
 		defer it.Close()
@@ -150,6 +163,14 @@ func (l *mailboxLedger) Commit(_ context.Context, folder, validity string, e *le
 	if err := txn.Delete(l.inflightKey(folder, validity, e.ID)); err != nil {
 		return err
 	}
+	if e.State == ledger.StateSkipped {
+		err = txn.Set(l.skipKey(folder, validity, e.ID), nil)
+	} else {
+		err = txn.Delete(l.skipKey(folder, validity, e.ID))
+	}
+	if err != nil {
+		return err
+	}
 	if e.State == ledger.StateDone && e.Ref != "" {
 		if err := txn.Set(l.claimKey(e.TargetFolder, e.Ref), []byte(Key(folder, validity, e.ID))); err != nil {
 			return err
@@ -170,6 +191,9 @@ func (l *mailboxLedger) Commit(_ context.Context, folder, validity string, e *le
 func (l *mailboxLedger) Drop(_ context.Context, folder, validity, id string) error {
 	return l.db.Update(func(txn *badger.Txn) error {
 		if err := txn.Delete(l.entryKey(folder, validity, id)); err != nil {
+			return err
+		}
+		if err := txn.Delete(l.skipKey(folder, validity, id)); err != nil {
 			return err
 		}
 		return txn.Delete(l.inflightKey(folder, validity, id))
@@ -211,7 +235,7 @@ func (l *mailboxLedger) Entries(ctx context.Context, folder, validity string, fn
 }
 
 func (l *mailboxLedger) DropValidity(ctx context.Context, folder, validity string) error {
-	for _, kind := range []string{"m", "i"} {
+	for _, kind := range []string{"m", "i", "s"} {
 		prefix := []byte(string(l.folderKey(folder, kind, validity)) + "/")
 		if err := l.db.DropPrefix(prefix); err != nil {
 			return err

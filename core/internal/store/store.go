@@ -9,6 +9,7 @@
 //	v1/ledger/<mailbox>/f/<folder>/state            ledger.FolderState (JSON)
 //	v1/ledger/<mailbox>/f/<folder>/m/<validity>/<id> ledger.Entry (JSON)
 //	v1/ledger/<mailbox>/f/<folder>/i/<validity>/<id> in-flight mark (empty)
+//	v1/ledger/<mailbox>/f/<folder>/s/<validity>/<id> skipped mark (empty)
 //	v1/ledger/<mailbox>/c/<target folder>/<ref>     claim: "<folder>/<validity>/<id>"
 //	v1/<entity>/<id>...                             other records (Put/Get/Scan)
 //
