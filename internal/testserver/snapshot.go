@@ -28,6 +28,9 @@ type Record struct {
 	InternalDate time.Time
 	// Flags, sorted, without \Recent.
 	Flags []string
+	// Ignored counts the header fields SnapshotOptions.IgnoreHeaderFields
+	// removed before hashing. Compare does not look at it.
+	Ignored int
 }
 
 // String describes r briefly for difference reports.
@@ -192,7 +195,7 @@ func folderRecords(c *imapclient.Client, name string, opts *SnapshotOptions) ([]
 				}
 				h := sha256.New()
 				var src io.Reader = item.Literal
-				var sr io.ReadCloser
+				var sr *headerStripper
 				if len(opts.IgnoreHeaderFields) > 0 {
 					sr = stripHeaderFields(src, opts.IgnoreHeaderFields)
 					src = sr
@@ -200,6 +203,7 @@ func folderRecords(c *imapclient.Client, name string, opts *SnapshotOptions) ([]
 				n, err := io.Copy(h, src)
 				if sr != nil {
 					sr.Close()
+					r.Ignored = sr.removed
 				}
 				if err != nil {
 					return nil, fmt.Errorf("fetch body: %w", err)
@@ -223,11 +227,19 @@ func folderRecords(c *imapclient.Client, name string, opts *SnapshotOptions) ([]
 	return recs, nil
 }
 
+// headerStripper reads a message without some top-level header fields.
+type headerStripper struct {
+	*io.PipeReader
+	// removed counts the fields dropped; read it after EOF.
+	removed int
+}
+
 // stripHeaderFields returns a reader of r without the named top-level
 // header fields (and their continuation lines). It reads the header line
 // by line and streams the rest.
-func stripHeaderFields(r io.Reader, names []string) io.ReadCloser {
+func stripHeaderFields(r io.Reader, names []string) *headerStripper {
 	pr, pw := io.Pipe()
+	hs := &headerStripper{PipeReader: pr}
 	go func() {
 		br := bufio.NewReaderSize(r, 64<<10)
 		dropping := false
@@ -251,6 +263,7 @@ func stripHeaderFields(r io.Reader, names []string) io.ReadCloser {
 					for _, n := range names {
 						if len(line) > len(n) && line[len(n)] == ':' && strings.EqualFold(string(line[:len(n)]), n) {
 							dropping = true
+							hs.removed++
 						}
 					}
 				}
@@ -274,5 +287,5 @@ func stripHeaderFields(r io.Reader, names []string) io.ReadCloser {
 			}
 		}
 	}()
-	return pr
+	return hs
 }

@@ -81,10 +81,9 @@ func up(i Instance) bool {
 	return true
 }
 
-// Ensure makes sure the servers run, starting them with the script if
-// needed, and fails the test if they cannot run.
-func Ensure(t testing.TB) {
-	t.Helper()
+// Start makes sure the servers run, starting them with
+// scripts/test-servers.sh if needed. Only the first call does the work.
+func Start() error {
 	startOnce.Do(func() {
 		if up(DovecotSrc) && up(DovecotDst) {
 			return
@@ -95,9 +94,32 @@ func Ensure(t testing.TB) {
 			startErr = fmt.Errorf("scripts/test-servers.sh start: %v\n%s", err, out)
 		}
 	})
-	if startErr != nil {
-		t.Fatalf("test mail servers unavailable: %v", startErr)
+	return startErr
+}
+
+// Ensure makes sure the servers run, starting them with the script if
+// needed, and fails the test if they cannot run.
+func Ensure(t testing.TB) {
+	t.Helper()
+	if err := Start(); err != nil {
+		t.Fatalf("test mail servers unavailable: %v", err)
 	}
+}
+
+// HomeDir is the directory holding user's mail on inst (the static
+// userdb of scripts/test-servers.sh).
+func HomeDir(inst Instance, user string) string {
+	return filepath.Join(Dir(), inst.Name, "home", user)
+}
+
+// RemoveUser deletes user's mail on inst from disk. Call it only when no
+// session of the user is open; the next login starts with an empty
+// mailbox.
+func RemoveUser(inst Instance, user string) error {
+	if user == "" || strings.ContainsAny(user, "/\\") || user == "." || user == ".." {
+		return fmt.Errorf("remove user %q: bad name", user)
+	}
+	return os.RemoveAll(HomeDir(inst, user))
 }
 
 // User returns a user name no other test has used: each name is a fresh,

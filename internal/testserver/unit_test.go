@@ -9,9 +9,13 @@ import (
 
 func TestStripHeaderFields(t *testing.T) {
 	in := "Received: x\r\nX-TUID: abc\r\n  continued\r\nSubject: s\r\nx-tuid: second\r\n\r\nX-TUID: in body stays\r\n"
-	out, err := io.ReadAll(stripHeaderFields(strings.NewReader(in), []string{"X-TUID"}))
+	hs := stripHeaderFields(strings.NewReader(in), []string{"X-TUID"})
+	out, err := io.ReadAll(hs)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if hs.removed != 2 {
+		t.Errorf("removed %d fields, want 2", hs.removed)
 	}
 	want := "Received: x\r\nSubject: s\r\n\r\nX-TUID: in body stays\r\n"
 	if string(out) != want {
