@@ -47,7 +47,7 @@ func main() {
 	flag.StringVar(&c.ternArgs, "tern-args", "", "extra arguments for `tern migrate` (split on spaces)")
 	flag.BoolVar(&c.json, "json", false, "print the results as JSON on stdout")
 	flag.StringVar(&c.only, "only", "all", "what to run: all, tern, mbsync, seed")
-	flag.IntVar(&c.seedConns, "seed-conns", 3, "APPEND connections per user while seeding")
+	flag.IntVar(&c.seedConns, "seed-conns", 2, "APPEND connections per user while seeding")
 	flag.IntVar(&c.mbsyncParallel, "mbsync-parallel", 4, "mbsync processes at once (one per user)")
 	flag.StringVar(&c.reuse, "reuse", "", "reuse source users seeded (and kept) by an earlier run with this prefix; skips seeding")
 	flag.StringVar(&c.work, "work", "", "work directory (default: a new temporary directory)")

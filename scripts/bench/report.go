@@ -120,7 +120,8 @@ func (r *Results) print(asJSON bool) error {
 	tw.Flush()
 	for _, t := range tools {
 		if t.Verify != nil && len(t.Verify.Lines) > 0 {
-			fmt.Fprintf(w, "\n%s: differences (first %d):\n  %s\n", t.Tool, len(t.Verify.Lines), strings.Join(t.Verify.Lines, "\n  "))
+			lines := t.Verify.Lines[:min(len(t.Verify.Lines), 8)]
+			fmt.Fprintf(w, "\n%s: differences (first %d lines; -json has more):\n  %s\n", t.Tool, len(lines), strings.Join(lines, "\n  "))
 		}
 		if t.Error != "" {
 			fmt.Fprintf(w, "\n%s: %s\n", t.Tool, t.Error)
