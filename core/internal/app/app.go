@@ -1,0 +1,65 @@
+// Package app wires the daemon together: it opens the state store, finds
+// the plugins, starts the web server, and shuts everything down in reverse
+// order when its context ends.
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+
+	"github.com/ternmail/tern/core/internal/config"
+	"github.com/ternmail/tern/core/internal/pluginhost"
+	"github.com/ternmail/tern/core/internal/store"
+	"github.com/ternmail/tern/core/internal/web"
+)
+
+// Version is set by the build (-ldflags "-X ...app.Version=...").
+var Version = "dev"
+
+// Run runs the daemon until ctx ends. ready, if not nil, receives the
+// listening address once the server accepts connections.
+func Run(ctx context.Context, cfg config.Config, log *slog.Logger, level slog.Level, ready func(addr string)) error {
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return fmt.Errorf("state directory: %w", err)
+	}
+	db, err := store.Open(cfg.StateDir, &store.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	plugins, err := pluginhost.New(cfg.PluginsDir, &pluginhost.Options{Logger: log, LogLevel: level})
+	if err != nil {
+		return err
+	}
+	defer plugins.Close()
+	for _, p := range plugins.List() {
+		if p.Error != "" {
+			log.Warn("connector plugin refused", "id", p.ID, "reason", p.Error)
+		} else {
+			log.Info("connector plugin found", "id", p.ID, "sha256", p.SHA256)
+		}
+	}
+	srv := web.New(web.Options{
+		Version: Version,
+		Logger:  log,
+		Checks: map[string]web.Health{
+			"store": func(ctx context.Context) error {
+				var v int
+				return db.Get(ctx, "v1/meta/schema", &v)
+			},
+		},
+		Info: func() any { return map[string]any{"plugins": plugins.List()} },
+	})
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	log.Info("tern is serving", "addr", "http://"+ln.Addr().String(), "state", cfg.StateDir, "plugins", cfg.PluginsDir)
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	return srv.Serve(ctx, ln)
+}

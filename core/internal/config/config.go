@@ -1,0 +1,77 @@
+// Package config holds the daemon's configuration: a TOML file whose every
+// key has an embedded default, so `tern serve` runs with no file at all
+// (that is what `make run` does). Unknown keys are errors, so a typo never
+// passes silently.
+package config
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is the daemon's configuration.
+type Config struct {
+	// Listen is the address of the console and API.
+	Listen string `toml:"listen"`
+	// StateDir holds the state store (Badger).
+	StateDir string `toml:"state_dir"`
+	// PluginsDir holds the tern-connector-* binaries.
+	PluginsDir string `toml:"plugins_dir"`
+	// LogLevel is trace, debug, info, warn or error.
+	LogLevel string `toml:"log_level"`
+	// LogJSON writes logs as JSON lines.
+	LogJSON bool `toml:"log_json"`
+}
+
+// Default returns the embedded defaults. StateDir and PluginsDir default to
+// ./var/state and the directory of the tern binary, so a checkout runs
+// without root; the appliance's packaged config points them at /var/lib/tern
+// and /usr/lib/tern/plugins.
+func Default() Config {
+	plugins := "."
+	if exe, err := os.Executable(); err == nil {
+		if r, err := filepath.EvalSymlinks(exe); err == nil {
+			exe = r
+		}
+		plugins = filepath.Dir(exe)
+	}
+	return Config{
+		Listen:     "127.0.0.1:8080",
+		StateDir:   filepath.Join("var", "state"),
+		PluginsDir: plugins,
+		LogLevel:   "info",
+	}
+}
+
+// Load reads a TOML file over the defaults; path "" gives the defaults.
+func Load(path string) (Config, error) {
+	c := Default()
+	if path != "" {
+		md, err := toml.DecodeFile(path, &c)
+		if err != nil {
+			return c, fmt.Errorf("config %s: %w", path, err)
+		}
+		if und := md.Undecoded(); len(und) > 0 {
+			return c, fmt.Errorf("config %s: unknown key %q", path, und[0].String())
+		}
+	}
+	return c, c.Validate()
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("listen %q: %v", c.Listen, err)
+	}
+	if c.StateDir == "" {
+		return fmt.Errorf("state_dir is empty")
+	}
+	if c.PluginsDir == "" {
+		return fmt.Errorf("plugins_dir is empty")
+	}
+	return nil
+}
