@@ -56,6 +56,14 @@ func TestHardCorpusRoundTrip(t *testing.T) {
 				t.Errorf("%s/%s: no record with its bytes, date %v and flags %v", f.Name, m.Case, date, want)
 				continue
 			}
+			if m.Case == "bare-lf" {
+				// Dovecot stores bare LF as given and serves CRLF.
+				crlf := strings.ReplaceAll(string(m.Bytes()), "\n", "\r\n")
+				h := sha256.Sum256([]byte(crlf))
+				if r := sf.Messages[i]; r.SHA256 != hex.EncodeToString(h[:]) || r.Size != int64(len(crlf)) {
+					t.Errorf("bare-lf: served %d bytes, not the %d of its CRLF form", r.Size, len(crlf))
+				}
+			}
 			if !lf && sf.Messages[i].Size != m.Size {
 				t.Errorf("%s/%s: served %d bytes, appended %d", f.Name, m.Case, sf.Messages[i].Size, m.Size)
 			}
