@@ -6,7 +6,7 @@
 #   protobuf-compiler  protoc, for `make gen` and its up-to-date check
 #   openssl            test certificates
 set -euo pipefail
-pkgs=(dovecot-imapd isync protobuf-compiler openssl ca-certificates)
+pkgs=(dovecot-imapd isync protobuf-compiler openssl ca-certificates make git)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
