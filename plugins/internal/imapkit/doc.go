@@ -1,0 +1,69 @@
+// Package imapkit holds the go-imap v2 plumbing that Tern's IMAP-speaking
+// connectors share (imap, and later cyrus and postfix): dialing with a TLS
+// mode, logging in, binding operations to a context, classifying errors,
+// tracing the protocol without secrets, and a small pool of connections
+// that reconnects on its own.
+//
+// # Contexts and deadlines
+//
+// go-imap has no context support, and it sets its own read and write
+// deadlines (30 s for a response, 5 min for a literal), including while a
+// connection merely waits idle, which would kill every pooled connection
+// after 30 s. imapkit gives the client library a net.Conn of its own that
+// ignores the library's deadlines and applies Tern's instead: while an
+// operation runs ([Conn.Do], [Conn.Begin]) every read and write pushes
+// the deadline [Options.IOTimeout] ahead (an inactivity timeout, so a 25 MB
+// literal may take as long as it needs while bytes flow), and when the
+// operation's context ends the deadline is set in the past for good
+// (context.AfterFunc). IMAP cannot abandon a command half-way, so an
+// interrupted connection is broken and never reused.
+//
+// # TLS
+//
+// Three modes: implicit TLS (993), STARTTLS (143) and none. Certificates
+// are verified by default, against the system's roots or a CA file; the
+// opt-out is explicit. STARTTLS is done by imapkit on the raw connection
+// before the client library sees it, not by imapclient: that way every
+// byte after the upgrade flows through imapkit's connection, where the
+// trace sees plaintext; a PREAUTH greeting and bytes smuggled after the
+// server's OK are refused. The client library then gets a synthetic
+// greeting, as none follows STARTTLS on the wire.
+//
+// # Login
+//
+// [Login] is an interface so that administrator modes (SASL PLAIN with an
+// authorization identity, master-user strings, PROXYAUTH) can be added as
+// types next to [PasswordLogin], which sends AUTHENTICATE PLAIN or LOGIN.
+// A refused login is connector.KindAuth, with the login name, the
+// mechanism and the server's words, never the password.
+//
+// # Errors
+//
+// [Conn.Classify] maps what the library returns onto connector kinds: a
+// NO or BAD by its response code ([ResponseKind]: AUTHENTICATIONFAILED →
+// auth, NONEXISTENT/TRYCREATE → not found, TOOBIG → too large, no code →
+// permanent), a dead connection (I/O error, timeout, BYE) → unavailable,
+// a certificate that does not verify → invalid. Microsoft 365's
+// "Suggested Backoff Time: N milliseconds", in a NO or in the BYE before
+// it hangs up, becomes connector.Throttled with that hint
+// ([ParseBackoff]); imapkit watches the server's lines for BYE because
+// the library drops its text.
+//
+// # Tracing
+//
+// When the logger is enabled for connector.LevelTrace, every protocol line
+// is logged in both directions, with LOGIN arguments (quoted or literal)
+// and AUTHENTICATE payloads replaced by connector.Redacted; literal
+// contents (message bodies) are logged only at connector.LevelTraceData.
+// The client library's DebugWriter is not used: it mixes both directions
+// and shows credentials.
+//
+// # Pool
+//
+// [Pool] keeps up to N authenticated connections per session and hands
+// each to one operation at a time, preferring one that already has the
+// wanted mailbox selected. A connection that broke is closed when it
+// comes back and replaced by a new dial on the next Get, so a session
+// survives dropped connections; one idle for more than a minute is
+// checked with NOOP first.
+package imapkit
