@@ -327,10 +327,16 @@ func TestKill9MidMigrationThenResume(t *testing.T) {
 			}
 		}
 	}
+	// The kills really interrupted the migration.
+	before := testserver.Snapshot(t, testserver.DovecotDst, dstUser).Count()
+	if total := testserver.Snapshot(t, testserver.DovecotSrc, srcUser).Count(); before >= total || before < 200 {
+		t.Fatalf("after the kills the target has %d of %d messages; the test did not interrupt a migration", before, total)
+	}
 	s := h.mustMigrate("--user", srcUser, "--target-user", dstUser)
-	if s.Status != "ok" {
+	if s.Status != "ok" || s.Totals.Copied == 0 {
 		t.Fatalf("resumed run: %+v", s)
 	}
+	t.Logf("resumed run: %d copied, %d found in flight and reconciled, %d already there", s.Totals.Copied, s.Totals.Reconciled, s.Totals.Present)
 	requireSame(t, srcUser, dstUser)
 	s = h.mustMigrate("--user", srcUser, "--target-user", dstUser)
 	if s.Totals.Copied != 0 {
