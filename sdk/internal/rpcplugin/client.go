@@ -10,6 +10,18 @@ import (
 	"github.com/ternmail/tern/sdk/internal/wire"
 )
 
+// fromStatus translates a call's error; when the caller's context ended,
+// that is the error, whatever the transport made of it.
+func fromStatus(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if cerr := ctx.Err(); cerr != nil {
+		return cerr
+	}
+	return wire.FromStatus(err)
+}
+
 // Client is a connector.Connector that talks to a plugin over gRPC.
 type Client struct {
 	rpc pb.ConnectorClient
@@ -24,7 +36,7 @@ func NewClient(c pb.ConnectorClient) *Client { return &Client{rpc: c} }
 func (c *Client) Describe(ctx context.Context) (*connector.Description, error) {
 	resp, err := c.rpc.Describe(ctx, &pb.Describe_Request{})
 	if err != nil {
-		return nil, wire.FromStatus(err)
+		return nil, fromStatus(ctx, err)
 	}
 	return wire.DescriptionFromProto(resp), nil
 }
@@ -32,7 +44,7 @@ func (c *Client) Describe(ctx context.Context) (*connector.Description, error) {
 func (c *Client) open(ctx context.Context, role connector.Role, req *connector.OpenRequest) (*remoteSession, error) {
 	resp, err := c.rpc.Open(ctx, wire.OpenToProto(role, req))
 	if err != nil {
-		return nil, wire.FromStatus(err)
+		return nil, fromStatus(ctx, err)
 	}
 	return &remoteSession{rpc: c.rpc, id: resp.GetSession(), chunkSize: wire.ChunkSize(int64(req.ChunkSize))}, nil
 }
@@ -64,14 +76,14 @@ type remoteSession struct {
 func (s *remoteSession) Folders(ctx context.Context) (*connector.Hierarchy, error) {
 	resp, err := s.rpc.Folders(ctx, &pb.Folders_Request{Session: s.id})
 	if err != nil {
-		return nil, wire.FromStatus(err)
+		return nil, fromStatus(ctx, err)
 	}
 	return wire.HierarchyFromProto(resp), nil
 }
 
 func (s *remoteSession) Close(ctx context.Context) error {
 	_, err := s.rpc.Close(ctx, &pb.Close_Request{Session: s.id})
-	return wire.FromStatus(err)
+	return fromStatus(ctx, err)
 }
 
 type remoteSource struct{ *remoteSession }
@@ -81,7 +93,7 @@ var _ connector.Source = (*remoteSource)(nil)
 func (s *remoteSource) Status(ctx context.Context, folder string) (*connector.FolderStatus, error) {
 	resp, err := s.rpc.Status(ctx, &pb.Status_Request{Session: s.id, Folder: folder})
 	if err != nil {
-		return nil, wire.FromStatus(err)
+		return nil, fromStatus(ctx, err)
 	}
 	return &connector.FolderStatus{Validity: resp.GetValidity(), Messages: resp.GetMessages()}, nil
 }
@@ -94,7 +106,7 @@ func (s *remoteSource) List(ctx context.Context, folder string, q *connector.Lis
 	defer cancel()
 	stream, err := s.rpc.List(ctx, &pb.List_Request{Session: s.id, Folder: folder, Since: q.Since, PageSize: int32(q.PageSize)})
 	if err != nil {
-		return nil, wire.FromStatus(err)
+		return nil, fromStatus(ctx, err)
 	}
 	for {
 		page, err := stream.Recv()
@@ -102,7 +114,7 @@ func (s *remoteSource) List(ctx context.Context, folder string, q *connector.Lis
 			return nil, connector.Errorf(connector.KindUnavailable, "list %q: stream ended without its last page", folder)
 		}
 		if err != nil {
-			return nil, wire.FromStatus(err)
+			return nil, fromStatus(ctx, err)
 		}
 		if len(page.GetMessages()) > 0 {
 			msgs := make([]connector.Message, len(page.GetMessages()))
@@ -124,7 +136,7 @@ func (s *remoteSource) Fetch(ctx context.Context, folder, id string) (connector.
 	stream, err := s.rpc.Fetch(ctx, &pb.Fetch_Request{Session: s.id, Folder: folder, Id: id})
 	if err != nil {
 		cancel()
-		return nil, wire.FromStatus(err)
+		return nil, fromStatus(ctx, err)
 	}
 	first, err := stream.Recv()
 	if err != nil {
@@ -132,7 +144,7 @@ func (s *remoteSource) Fetch(ctx context.Context, folder, id string) (connector.
 		if err == io.EOF {
 			return nil, connector.Errorf(connector.KindUnavailable, "fetch: empty stream")
 		}
-		return nil, wire.FromStatus(err)
+		return nil, fromStatus(ctx, err)
 	}
 	if first.GetMeta() == nil || first.GetOffset() != 0 {
 		cancel()
@@ -144,7 +156,7 @@ func (s *remoteSource) Fetch(ctx context.Context, folder, id string) (connector.
 			if err == io.EOF {
 				return 0, nil, io.EOF
 			}
-			return 0, nil, wire.FromStatus(err)
+			return 0, nil, fromStatus(ctx, err)
 		}
 		return c.GetOffset(), c.GetData(), nil
 	})
@@ -172,7 +184,7 @@ var (
 func (t *remoteTarget) EnsureFolder(ctx context.Context, name, specialUse string) (*connector.TargetFolder, error) {
 	resp, err := t.rpc.EnsureFolder(ctx, &pb.EnsureFolder_Request{Session: t.id, Name: name, SpecialUse: specialUse})
 	if err != nil {
-		return nil, wire.FromStatus(err)
+		return nil, fromStatus(ctx, err)
 	}
 	return &connector.TargetFolder{Name: resp.GetName(), Created: resp.GetCreated(), Watermark: resp.GetWatermark()}, nil
 }
@@ -182,7 +194,7 @@ func (t *remoteTarget) Append(ctx context.Context, folder string, m *connector.A
 	defer cancel()
 	stream, err := t.rpc.Append(ctx)
 	if err != nil {
-		return nil, wire.FromStatus(err)
+		return nil, fromStatus(ctx, err)
 	}
 	ns, off, ok := wire.TimeToProto(m.InternalDate)
 	meta := &pb.Append_Meta{
@@ -215,7 +227,7 @@ func (t *remoteTarget) Append(ctx context.Context, folder string, m *connector.A
 	// On io.EOF the plugin ended the stream early; its status says why.
 	resp, err := stream.CloseAndRecv()
 	if err != nil {
-		return nil, wire.FromStatus(err)
+		return nil, fromStatus(ctx, err)
 	}
 	return &connector.AppendResult{Ref: resp.GetRef(), DroppedFlags: resp.GetDroppedFlags(), Notes: resp.GetNotes()}, nil
 }
@@ -225,7 +237,7 @@ func (t *remoteTarget) Lookup(ctx context.Context, folder string, q *connector.L
 		Session: t.id, Folder: folder, MessageId: q.MessageID, Fingerprint: q.Fingerprint, Size: q.Size, Since: q.Since,
 	})
 	if err != nil {
-		return nil, wire.FromStatus(err)
+		return nil, fromStatus(ctx, err)
 	}
 	return resp.GetRefs(), nil
 }
@@ -233,7 +245,7 @@ func (t *remoteTarget) Lookup(ctx context.Context, folder string, q *connector.L
 func (t *remoteTarget) SetFlags(ctx context.Context, folder, ref string, flags []string) (*connector.SetFlagsResult, error) {
 	resp, err := t.rpc.SetFlags(ctx, &pb.SetFlags_Request{Session: t.id, Folder: folder, Ref: ref, Flags: flags})
 	if err != nil {
-		return nil, wire.FromStatus(err)
+		return nil, fromStatus(ctx, err)
 	}
 	return &connector.SetFlagsResult{DroppedFlags: resp.GetDroppedFlags()}, nil
 }

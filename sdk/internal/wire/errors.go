@@ -80,7 +80,10 @@ func FromStatus(err error) error {
 	}
 	switch st.Code() {
 	case codes.Canceled:
-		return context.Canceled
+		// The caller's own cancellation is reported by the caller (see
+		// the rpcplugin client); a call cancelled by the other side or by
+		// a closing connection means the connector went away.
+		return &connector.Error{Kind: connector.KindUnavailable, Message: "connector call cancelled: " + st.Message()}
 	case codes.DeadlineExceeded:
 		return context.DeadlineExceeded
 	case codes.Unavailable:
