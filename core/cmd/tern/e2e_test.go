@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -444,4 +445,51 @@ func TestCLIErrors(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stdout, "certificate") {
 		t.Fatalf("untrusted certificate: exit %d\n%s", r.code, r.stdout)
 	}
+}
+
+func TestServeHealth(t *testing.T) {
+	cmd := exec.Command(filepath.Join(binDir, "tern"), "serve", "--listen", "127.0.0.1:0", "--state", t.TempDir(), "--plugins", binDir)
+	pr, pw := io.Pipe()
+	cmd.Stderr = pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	addrc := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		re := regexp.MustCompile(`addr=(http://[0-9.:]+)`)
+		for sc.Scan() {
+			if m := re.FindStringSubmatch(sc.Text()); m != nil {
+				addrc <- m[1]
+			}
+		}
+	}()
+	var addr string
+	select {
+	case addr = <-addrc:
+	case <-time.After(30 * time.Second):
+		t.Fatal("tern serve did not start")
+	}
+	resp, err := http.Get(addr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h struct {
+		Status string            `json:"status"`
+		Checks map[string]string `json:"checks"`
+		Info   struct {
+			Plugins []struct{ ID, Error string } `json:"plugins"`
+		} `json:"info"`
+	}
+	json.NewDecoder(resp.Body).Decode(&h)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || h.Status != "ok" || h.Checks["store"] != "ok" || len(h.Info.Plugins) != 1 || h.Info.Plugins[0].ID != "imap" {
+		t.Fatalf("healthz: %d %+v", resp.StatusCode, h)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("tern serve did not stop cleanly on SIGTERM: %v", err)
+	}
+	pw.Close()
 }
