@@ -13,7 +13,10 @@ var systemFlags = []imap.Flag{imap.FlagSeen, imap.FlagAnswered, imap.FlagFlagged
 // flagFilter says which flags a folder keeps, from the PERMANENTFLAGS its
 // SELECT reported (RFC 9051 §7.1): the flags listed there, and keywords of
 // any name when it lists \*. A server that sends no PERMANENTFLAGS lets
-// the client change all flags permanently (RFC 3501 §7.1).
+// the client change all flags permanently (RFC 3501 §7.1). One that lists
+// \* but leaves system flags out (go-imap's imapmemserver lists only the
+// flags its messages use) is taken to keep system flags too: a server that
+// stores any keyword stores \Seen.
 type flagFilter struct {
 	known    bool
 	wildcard bool
@@ -53,7 +56,7 @@ func (f flagFilter) filter(in []string) (kept []imap.Flag, dropped []string) {
 			dropped = append(dropped, fl)
 		case strings.HasPrefix(fl, `\`):
 			sys, ok := systemFlag(fl)
-			if !ok || (f.known && !f.allowed[lower]) {
+			if !ok || (f.known && !f.wildcard && !f.allowed[lower]) {
 				dropped = append(dropped, fl)
 				continue
 			}
