@@ -135,16 +135,20 @@ func (s *remoteSource) Fetch(ctx context.Context, folder, id string) (connector.
 	ctx, cancel := context.WithCancel(ctx)
 	stream, err := s.rpc.Fetch(ctx, &pb.Fetch_Request{Session: s.id, Folder: folder, Id: id})
 	if err != nil {
+		// Translate before cancel: fromStatus reports a cancelled ctx.
+		err = fromStatus(ctx, err)
 		cancel()
-		return nil, fromStatus(ctx, err)
+		return nil, err
 	}
 	first, err := stream.Recv()
 	if err != nil {
-		cancel()
 		if err == io.EOF {
-			return nil, connector.Errorf(connector.KindUnavailable, "fetch: empty stream")
+			err = connector.Errorf(connector.KindUnavailable, "fetch: empty stream")
+		} else {
+			err = fromStatus(ctx, err)
 		}
-		return nil, fromStatus(ctx, err)
+		cancel()
+		return nil, err
 	}
 	if first.GetMeta() == nil || first.GetOffset() != 0 {
 		cancel()
