@@ -16,7 +16,8 @@ var systemFlags = []imap.Flag{imap.FlagSeen, imap.FlagAnswered, imap.FlagFlagged
 // the client change all flags permanently (RFC 3501 §7.1). One that lists
 // \* but leaves system flags out (go-imap's imapmemserver lists only the
 // flags its messages use) is taken to keep system flags too: a server that
-// stores any keyword stores \Seen.
+// stores any keyword stores \Seen. go-imap reports an empty PERMANENTFLAGS
+// as nil, like a missing one, so both let every flag through.
 type flagFilter struct {
 	known    bool
 	wildcard bool

@@ -77,9 +77,12 @@ func (w *wireConn) Read(b []byte) (int, error) {
 		return n, nil
 	}
 	w.mu.Lock()
-	if w.interrupted {
+	if w.ioErr != nil {
+		// Failures are final: a reader that retries after a timeout (the
+		// client library's decoder does) must not get a fresh deadline.
+		err := w.ioErr
 		w.mu.Unlock()
-		return 0, errInterrupted
+		return 0, err
 	}
 	if w.busy && w.ioTimeout > 0 {
 		w.Conn.SetReadDeadline(time.Now().Add(w.ioTimeout))
@@ -97,9 +100,10 @@ func (w *wireConn) Read(b []byte) (int, error) {
 
 func (w *wireConn) Write(b []byte) (int, error) {
 	w.mu.Lock()
-	if w.interrupted {
+	if w.ioErr != nil {
+		err := w.ioErr
 		w.mu.Unlock()
-		return 0, errInterrupted
+		return 0, err
 	}
 	if w.ioTimeout > 0 {
 		w.Conn.SetWriteDeadline(time.Now().Add(w.ioTimeout))

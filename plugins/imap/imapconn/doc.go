@@ -1,0 +1,111 @@
+// Package imapconn is Tern's IMAP connector: any IMAP4rev1 server as a
+// migration source, a target, or both. Its main is plugins/imap (binary
+// tern-connector-imap); the plumbing it shares with the cyrus and postfix
+// connectors lives in plugins/internal/imapkit.
+//
+// # Sessions and connections
+//
+// OpenSource and OpenTarget parse the settings, log in once (so that a
+// wrong password or an unreachable server fails the open) and keep a pool
+// of up to max_connections authenticated connections (default 4). Each
+// call takes a connection, preferring one that already has the folder
+// selected, so that consecutive calls on a folder cost no SELECT; core
+// fetches and appends in parallel across the pool. A call whose
+// connection broke before it had any effect (a listing, a STATUS, a
+// flag change, a lookup, a fetch before its first byte) runs once more on
+// a new connection; one that may have had an effect (an APPEND, a body
+// already streaming) fails with connector.ErrUnavailable and core decides.
+// The password stays in the session's memory for these reconnects and is
+// dropped with it.
+//
+// # Reading without changing
+//
+// A source session opens folders with EXAMINE, never SELECT, and fetches
+// bodies with BODY.PEEK[]: nothing in the source mailbox changes, not even
+// \Seen. A body streams from the connection's buffer to the caller (a
+// 25 MB message allocates about 200 KB) and keeps its connection until
+// Close; closing a body with more than 256 KiB unread drops the
+// connection rather than reading the rest.
+//
+// # Listing and checkpoints
+//
+// List reopens the folder with EXAMINE (CONDSTORE) to learn UIDVALIDITY,
+// UIDNEXT and HIGHESTMODSEQ, which make the checkpoint
+// ("imap1:<uidvalidity>:<uidnext>:<highestmodseq>"). The UIDs to list come
+// from one UID SEARCH (ESEARCH ranges where offered); their metadata from
+// one UID FETCH (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER]) per
+// page_size messages (default 1000), each on whichever connection is
+// free, and no connection is held while the caller handles a page. The
+// fingerprint is connector.Fingerprint(RFC822.SIZE, header section); the
+// header bytes are hashed and dropped as they arrive.
+//
+// With a checkpoint of the same UIDVALIDITY, List returns the messages
+// whose flags changed as FlagsOnly entries (under CONDSTORE: UID SEARCH
+// MODSEQ; without it every older message, as there is no way to tell),
+// then the messages added since, in full. If UIDNEXT and HIGHESTMODSEQ
+// did not move, the EXAMINE is all it costs. Messages that arrive during
+// a listing are left for the next one: the listing stops at the UIDNEXT
+// it started with.
+//
+// # Writing
+//
+// A target session opens folders with SELECT, which also reports their
+// PERMANENTFLAGS. Append sends the INTERNALDATE and the flags the folder
+// keeps: system flags it lists, keywords only if it lists \* (or names
+// them); \Recent is never sent; the rest comes back as DroppedFlags. A
+// server that lists \* is trusted with system flags even if it leaves
+// them out; an empty PERMANENTFLAGS cannot be told from a missing one
+// (go-imap reports both as nil), and both let every flag through. With
+// UIDPLUS the APPENDUID is the Ref. A message over the server's
+// APPENDLIMIT is refused before its body is read (connector.ErrTooLarge),
+// as is one the server refuses with [TOOBIG]. If the body fails or ends
+// early, the connection is cut before the literal completes, so the
+// server stores nothing.
+//
+// EnsureFolder asks STATUS, and CREATEs (with CREATE-SPECIAL-USE where
+// offered) and SUBSCRIBEs what is missing; parents are the server's
+// business (RFC 9051 §6.3.4). The watermark is "<uidvalidity>:<uidnext>".
+// Lookup runs UID SEARCH UID <uidnext>:* LARGER size-1 SMALLER size+1
+// [HEADER Message-ID <id>] and compares the fingerprints of the
+// candidates. SetFlags is UID STORE FLAGS.SILENT, filtered like Append.
+//
+// # Capabilities
+//
+// Describe announces delta checkpoints, lookup, flag sync and keywords.
+// MaxMessageSize stays 0: the APPENDLIMIT is a property of the server
+// instance, unknown to Describe, so Append enforces it instead.
+//
+// # Folder names
+//
+// Core sees UTF-8 names, full paths with the server's delimiter; go-imap
+// encodes and decodes modified UTF-7 on the wire. The hierarchy's
+// delimiter and prefix are the personal namespace's (NAMESPACE, else the
+// delimiter of LIST "" ""), and folders of other users' and shared
+// namespaces are left out. A server name that is not valid modified
+// UTF-7 breaks the LIST (go-imap gives up on it).
+//
+// # Errors
+//
+// Settings errors are connector.ErrInvalid and name the setting. A
+// refused login is ErrAuth with the login name, the mechanism and the
+// server's words, never the password. [NONEXISTENT] and [TRYCREATE] are
+// ErrNotFound (for servers without these codes, a LIST decides); [TOOBIG]
+// ErrTooLarge; any other NO on one item ErrPermanent; a lost connection
+// or a timeout ErrUnavailable; Microsoft 365's "Suggested Backoff Time"
+// connector.Throttled with the hint. See imapkit for the details.
+//
+// # Logging
+//
+// The logger gets connection events at debug level and, at
+// connector.LevelTrace, every protocol line with LOGIN and AUTHENTICATE
+// credentials replaced by connector.Redacted; message contents appear
+// only at connector.LevelTraceData.
+//
+// # Credentials
+//
+// Mode "password" (or "") logs in as Credential.Username, or as
+// OpenRequest.User when that is empty, with Credential.Secret, by
+// AUTHENTICATE PLAIN or LOGIN (auth_mechanism). Administrator modes (SASL
+// PLAIN with an authorization identity, master-user strings, PROXYAUTH)
+// are planned as further imapkit.Login types selected by Credential.Mode.
+package imapconn
