@@ -156,7 +156,7 @@ type session struct {
 	pool *imapkit.Pool
 	caps imap.CapSet // as of the first login
 
-	nsOnce sync.Mutex
+	nsMu sync.Mutex
 	ns     *namespaces
 }
 

@@ -189,3 +189,58 @@ func bigMessage(size int) []byte {
 	b.WriteString("\r\n")
 	return b.Bytes()
 }
+
+// A session fetches in parallel over max_connections connections, each
+// body holding its own until Close; one more waits for a free one.
+func TestParallelFetches(t *testing.T) {
+	req := request(t, testserver.DovecotDst, "implicit", map[string]any{"max_connections": 3})
+	rec, log := newWireRecorder(connector.LevelTrace)
+	c := imapconn.New(log)
+	tgt, err := c.OpenTarget(ctxFor(t), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tgt.Close(ctxFor(t))
+	var refs []string
+	for i := 0; i < 4; i++ {
+		refs = append(refs, appendMsg(t, tgt, "INBOX", bigMessage(1<<20+i)).Ref)
+	}
+	src, err := openSource(t, c, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bodies []connector.Body
+	for _, ref := range refs[:3] {
+		b, err := src.Fetch(ctxFor(t), "INBOX", ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bodies = append(bodies, b)
+	}
+	ctx, cancel := context.WithTimeout(ctxFor(t), 200*time.Millisecond)
+	defer cancel()
+	if _, err := src.Fetch(ctx, "INBOX", refs[3]); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("fourth fetch with 3 connections busy: %v, want to wait", err)
+	}
+	for i, b := range bodies {
+		data, err := io.ReadAll(b)
+		if err != nil || !bytes.Equal(data, bigMessage(1<<20+i)) {
+			t.Fatalf("body %d: %v", i, err)
+		}
+		b.Close()
+	}
+	if data := fetchBytes(t, src, "INBOX", refs[3]); !bytes.Equal(data, bigMessage(1<<20+3)) {
+		t.Fatal("fourth body differs")
+	}
+	conns := map[string]bool{}
+	rec.mu.Lock()
+	for _, l := range rec.lines {
+		if l.role == "source" {
+			conns[l.conn] = true
+		}
+	}
+	rec.mu.Unlock()
+	if len(conns) != 3 {
+		t.Errorf("source used %d connections, want 3", len(conns))
+	}
+}

@@ -23,8 +23,8 @@ type namespaces struct {
 
 // namespaces asks the server once per session.
 func (s *session) namespaces(ctx context.Context, c *imapkit.Conn) (*namespaces, error) {
-	s.nsOnce.Lock()
-	defer s.nsOnce.Unlock()
+	s.nsMu.Lock()
+	defer s.nsMu.Unlock()
 	if s.ns != nil {
 		return s.ns, nil
 	}

@@ -329,7 +329,11 @@ func (b *body) Read(p []byte) (int, error) {
 // more than drainLimit bytes unread, or broken, costs the connection
 // instead (IMAP cannot stop a literal half-way).
 func (b *body) Close() error {
-	b.mu.Lock()
+	if !b.mu.TryLock() {
+		// A Read is blocked on the connection: break it to end the Read.
+		b.c.Abort()
+		b.mu.Lock()
+	}
 	defer b.mu.Unlock()
 	if b.closed {
 		return nil

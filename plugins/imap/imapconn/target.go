@@ -127,13 +127,8 @@ func (t *target) Append(ctx context.Context, folder string, m *connector.AppendM
 	if limit := t.appendLimit(); limit > 0 && m.Size > limit {
 		return nil, connector.Errorf(connector.KindTooLarge, "%s: the server accepts at most %d bytes (APPENDLIMIT)", what, limit)
 	}
-	c, err := t.pool.Get(ctx, folder)
+	c, filter, err := t.prepareAppend(ctx, folder)
 	if err != nil {
-		return nil, err
-	}
-	filter, err := t.filterFor(ctx, c, folder)
-	if err != nil {
-		t.pool.Put(c)
 		return nil, err
 	}
 	kept, dropped := filter.filter(m.Flags)
@@ -189,6 +184,27 @@ func (t *target) Append(ctx context.Context, folder string, m *connector.AppendM
 		res.Ref = strconv.FormatUint(uint64(data.UID), 10)
 	}
 	return res, nil
+}
+
+// prepareAppend takes a connection for an APPEND to folder and learns the
+// folder's flag filter; nothing is sent yet, so a connection that turns
+// out broken is replaced once.
+func (t *target) prepareAppend(ctx context.Context, folder string) (*imapkit.Conn, flagFilter, error) {
+	for attempt := 0; ; attempt++ {
+		c, err := t.pool.Get(ctx, folder)
+		if err != nil {
+			return nil, flagFilter{}, err
+		}
+		filter, err := t.filterFor(ctx, c, folder)
+		if err == nil {
+			return c, filter, nil
+		}
+		broken := c.Broken()
+		t.pool.Put(c)
+		if !broken || attempt > 0 || ctx.Err() != nil || connector.KindOf(err) != connector.KindUnavailable {
+			return nil, flagFilter{}, err
+		}
+	}
 }
 
 // readErr remembers the error of the reader (the message body), to tell it

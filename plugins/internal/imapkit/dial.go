@@ -158,10 +158,10 @@ func Dial(ctx context.Context, o *Options) (*Conn, error) {
 		return nil, err
 	}
 	if err := c.Do(cctx, "greeting from "+o.Address, c.Client.WaitGreeting); err != nil {
-		return fail(err)
+		return fail(dialError(ctx, err, "greeting from "+o.Address))
 	}
 	if err := c.loadCaps(cctx); err != nil {
-		return fail(err)
+		return fail(dialError(ctx, err, "capabilities of "+o.Address))
 	}
 	if c.Client.State() == imap.ConnStateNotAuthenticated && o.Login != nil {
 		if err := o.Login.Authenticate(ctx, c); err != nil {
@@ -200,7 +200,7 @@ func dialError(ctx context.Context, err error, what string) error {
 		return err
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
-		return connector.Wrap(connector.KindUnavailable, what+": timed out", err)
+		return connector.Errorf(connector.KindUnavailable, "%s: no answer within the connect timeout", what)
 	}
 	return classifyIO(err, what, "")
 }
