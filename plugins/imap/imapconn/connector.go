@@ -157,7 +157,7 @@ type session struct {
 	caps imap.CapSet // as of the first login
 
 	nsMu sync.Mutex
-	ns     *namespaces
+	ns   *namespaces
 }
 
 // Close implements connector.Source and connector.Target.
