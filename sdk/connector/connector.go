@@ -365,3 +365,34 @@ const (
 	LevelTrace     slog.Level = slog.LevelDebug - 4
 	LevelTraceData slog.Level = slog.LevelDebug - 8
 )
+
+// CopyResult reports a message copied with [SourceCopier.CopyTo].
+type CopyResult struct {
+	AppendResult
+	// Size is the number of bytes copied.
+	Size int64
+}
+
+// CopyError is a failed CopyTo: Source says whether reading the source
+// failed (then nothing was stored) or the target failed or refused the
+// message.
+type CopyError struct {
+	Source bool
+	Err    error
+}
+
+func (e *CopyError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the side's error.
+func (e *CopyError) Unwrap() error { return e.Err }
+
+// SourceCopier is implemented by source sessions that can copy a message
+// straight into a target session without streaming the body through the
+// caller: the host's sessions of one plugin process do, so an IMAP → IMAP
+// migration moves bodies inside the plugin only. CopyTo returns
+// ErrUnsupported when dst cannot be reached that way (another process, an
+// in-process target); the caller then streams with Fetch and Append.
+// m.Body and m.Size are ignored: the source's message is the body.
+type SourceCopier interface {
+	CopyTo(ctx context.Context, folder, id string, dst Target, dstFolder string, m *AppendMessage) (*CopyResult, error)
+}

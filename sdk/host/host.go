@@ -154,7 +154,7 @@ func Describe(ctx context.Context, path string, opts ...Option) (*connector.Desc
 // host's variables (which may name secrets).
 func minimalEnv() []string {
 	var env []string
-	for _, k := range []string{"PATH", "HOME", "TMPDIR", "TZ", "LANG", "GOCOVERDIR", "SSL_CERT_FILE", "SSL_CERT_DIR"} {
+	for _, k := range []string{"PATH", "HOME", "TMPDIR", "TZ", "LANG", "GOCOVERDIR", "SSL_CERT_FILE", "SSL_CERT_DIR", serve.CPUProfileEnv} {
 		if v, ok := os.LookupEnv(k); ok {
 			env = append(env, k+"="+v)
 		}

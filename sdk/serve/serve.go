@@ -30,7 +30,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"regexp"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -45,6 +47,10 @@ import (
 
 // LogLevelEnv is the environment variable with the plugin's log level.
 const LogLevelEnv = "TERN_PLUGIN_LOG_LEVEL"
+
+// CPUProfileEnv names a directory: when set, the plugin writes a CPU
+// profile there until it is stopped (performance work only).
+const CPUProfileEnv = "TERN_PLUGIN_CPUPROFILE"
 
 var (
 	loggerOnce sync.Once
@@ -135,6 +141,12 @@ func Run(c connector.Connector) {
 		}
 	}
 	watchParent()
+	if dir := os.Getenv(CPUProfileEnv); dir != "" {
+		if f, err := os.Create(filepath.Join(dir, fmt.Sprintf("tern-connector-%s-%d.pprof", d.ID, os.Getpid()))); err == nil {
+			pprof.StartCPUProfile(f)
+			defer pprof.StopCPUProfile()
+		}
+	}
 	sets := rpcplugin.PluginSets(c)
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  rpcplugin.Handshake,

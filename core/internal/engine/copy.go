@@ -126,11 +126,42 @@ func (r *run) copy(ctx context.Context, t *task) {
 	r.log.Error("copy failed", "folder", f.plan.Source, "id", t.msg.ID, "err", reason)
 }
 
-// copyOnce streams the message from source to target once.
+// copyOnce copies the message from source to target once: inside the
+// plugin when both sessions live in one process, streamed through core
+// otherwise.
 func (r *run) copyOnce(ctx context.Context, t *task) (*connector.AppendResult, error) {
 	src, sgen, err := r.src.source(ctx)
 	if err != nil {
 		return nil, &copyError{stage: stageFetch, side: r.src, gen: sgen, err: err}
+	}
+	if cp, ok := src.(connector.SourceCopier); ok && !r.noDirectCopy.Load() {
+		tgt, tgen, err := r.tgt.target(ctx)
+		if err != nil {
+			return nil, &copyError{stage: stageFetch, side: r.tgt, gen: tgen, err: err}
+		}
+		res, err := cp.CopyTo(ctx, t.folder.plan.Source, t.msg.ID, tgt, t.entry.TargetFolder, &connector.AppendMessage{
+			InternalDate: t.msg.InternalDate,
+			Flags:        t.msg.Flags,
+			MessageID:    t.msg.MessageID,
+			Fingerprint:  t.msg.Fingerprint,
+		})
+		var ce *connector.CopyError
+		switch {
+		case err == nil:
+			if res.Size != t.msg.Size {
+				t.entry.Size = res.Size
+			}
+			return &res.AppendResult, nil
+		case errors.Is(err, connector.ErrUnsupported) && !errors.As(err, &ce):
+			r.noDirectCopy.Store(true) // the sessions live in different processes
+		case errors.As(err, &ce) && ce.Source:
+			return nil, &copyError{stage: stageFetch, side: r.src, gen: sgen, err: ce.Err}
+		default:
+			if connector.KindOf(err) == connector.KindUnavailable {
+				r.src.reset(sgen)
+			}
+			return nil, &copyError{stage: stageAppend, side: r.tgt, gen: tgen, err: err}
+		}
 	}
 	body, err := src.Fetch(ctx, t.folder.plan.Source, t.msg.ID)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/semaphore"
@@ -67,6 +68,8 @@ type run struct {
 
 	claimMu sync.Mutex
 	claimed map[string]bool // target folder + "\x00" + ref, claimed in this run
+
+	noDirectCopy atomic.Bool // source and target sessions cannot copy directly
 }
 
 // errMailbox marks errors that end the whole job.

@@ -28,6 +28,7 @@ type env struct {
 	db       *store.DB
 	eng      *engine.Engine
 	user     string
+	dstUser  string
 	srcSet   string
 	dstSet   string
 	opts     engine.Options
@@ -40,7 +41,7 @@ func newEnv(t *testing.T, srcOpts, dstOpts *memconnector.Options, wire bool) *en
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	e := &env{t: t, src: memconnector.New(srcOpts), dst: memconnector.New(dstOpts), db: db, eng: engine.New(engine.Config{}), user: "alice",
+	e := &env{t: t, src: memconnector.New(srcOpts), dst: memconnector.New(dstOpts), db: db, eng: engine.New(engine.Config{}), user: "alice", dstUser: "alice",
 		srcSet: `{"delimiter":"."}`, dstSet: `{"delimiter":"/"}`,
 		opts: engine.Options{RetryBase: time.Millisecond, RetryMax: 5 * time.Millisecond, PageSize: 3}}
 	e.src.AddUser("alice", "src-Secret-9")
@@ -60,7 +61,7 @@ func (e *env) job() *engine.Job {
 			return &connector.OpenRequest{Settings: []byte(e.srcSet), User: e.user, Credential: connector.Credential{Mode: "password", Secret: "src-Secret-9"}}, nil
 		}},
 		Target: engine.Endpoint{Connector: e.dstConn, Label: "mem alice", Request: func(context.Context) (*connector.OpenRequest, error) {
-			return &connector.OpenRequest{Settings: []byte(e.dstSet), User: e.user, Credential: connector.Credential{Mode: "password", Secret: "dst-Secret-9"}}, nil
+			return &connector.OpenRequest{Settings: []byte(e.dstSet), User: e.dstUser, Credential: connector.Credential{Mode: "password", Secret: "dst-Secret-9"}}, nil
 		}},
 		Options: e.opts,
 	}
@@ -105,7 +106,7 @@ func dots(s string) string { return strings.ReplaceAll(s, ".", "/") }
 func (e *env) requireEqual() {
 	e.t.Helper()
 	want := snapshot(e.src, e.user, dots)
-	got := snapshot(e.dst, e.user, nil)
+	got := snapshot(e.dst, e.dstUser, nil)
 	for f, w := range want {
 		g := got[f]
 		if len(g) != len(w) {
@@ -175,6 +176,27 @@ func TestMigrateExactlyOnce(t *testing.T) {
 			e.requireEqual()
 		})
 	}
+}
+
+// One plugin process serving both sides: bodies are copied inside it.
+func TestMigrateWithinOnePlugin(t *testing.T) {
+	e := newEnv(t, nil, nil, false)
+	e.dst = e.src
+	e.dstUser = "alice-new"
+	e.src.AddUser("alice-new", "dst-Secret-9")
+	shared := connectortest.Pipe(t, e.src)
+	e.srcConn, e.dstConn = shared, shared
+	seedCorpus(e.src, "alice")
+	rep := e.run()
+	if rep.Status != engine.StatusOK || rep.Totals.Copied != 13 {
+		t.Fatalf("status %s copied %d: %s", rep.Status, rep.Totals.Copied, rep.Error)
+	}
+	e.requireEqual()
+	e.src.Seed("alice", "INBOX", message(50, ""), base)
+	if rep := e.run(); rep.Totals.Copied != 1 {
+		t.Fatalf("delta copied %d", rep.Totals.Copied)
+	}
+	e.requireEqual()
 }
 
 func TestUIDValidityChange(t *testing.T) {

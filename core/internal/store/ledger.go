@@ -16,10 +16,11 @@ import (
 
 // Ledger returns the ledger of a mailbox.
 func (d *DB) Ledger(mailbox string) ledger.Ledger {
-	return &mailboxLedger{db: d.db, prefix: "v1/ledger/" + Escape(mailbox) + "/", pending: &d.pending, log: d.log}
+	return &mailboxLedger{d: d, db: d.db, prefix: "v1/ledger/" + Escape(mailbox) + "/", pending: &d.pending, log: d.log}
 }
 
 type mailboxLedger struct {
+	d       *DB
 	db      *badger.DB
 	prefix  string
 	pending *sync.WaitGroup
@@ -79,6 +80,7 @@ func (l *mailboxLedger) SetFolder(_ context.Context, folder string, st *ledger.F
 		return err
 	}
 	return l.db.Update(func(txn *badger.Txn) error { return txn.Set(l.folderKey(folder, "state"), b) })
+	// Not synced: a lost checkpoint only makes the next pass list more.
 }
 
 func (l *mailboxLedger) Get(_ context.Context, folder, validity, id string) (*ledger.Entry, error) {
@@ -114,8 +116,11 @@ func (l *mailboxLedger) MarkInflight(_ context.Context, folder, validity string,
 			return err
 		}
 	}
-	// Flush waits for the batch to be written (and synced with SyncWrites).
-	return wb.Flush()
+	if err := wb.Flush(); err != nil {
+		return err
+	}
+	// The marks must be on disk before any of the appends they announce.
+	return l.d.durable()
 }
 
 func (l *mailboxLedger) Inflight(ctx context.Context, folder, validity string) ([]*ledger.Entry, error) {

@@ -88,7 +88,37 @@ func (s *remoteSession) Close(ctx context.Context) error {
 
 type remoteSource struct{ *remoteSession }
 
-var _ connector.Source = (*remoteSource)(nil)
+var (
+	_ connector.Source       = (*remoteSource)(nil)
+	_ connector.SourceCopier = (*remoteSource)(nil)
+)
+
+// CopyTo implements connector.SourceCopier for a target session of the
+// same plugin process (the same gRPC connection).
+func (s *remoteSource) CopyTo(ctx context.Context, folder, id string, dst connector.Target, dstFolder string, m *connector.AppendMessage) (*connector.CopyResult, error) {
+	t, ok := dst.(*remoteTarget)
+	if !ok || t.rpc != s.rpc {
+		return nil, connector.Errorf(connector.KindUnsupported, "copy: the target session is in another process")
+	}
+	ns, off, has := wire.TimeToProto(m.InternalDate)
+	resp, err := s.rpc.Copy(ctx, &pb.Copy_Request{
+		SourceSession: s.id, Folder: folder, Id: id, TargetSession: t.id, TargetFolder: dstFolder,
+		InternalDateUnixNano: ns, InternalDateOffsetSec: off, HasInternalDate: has,
+		Flags: m.Flags, MessageId: m.MessageID, Fingerprint: m.Fingerprint,
+	})
+	if err != nil {
+		// The call itself failed: the append may or may not have happened.
+		return nil, &connector.CopyError{Err: fromStatus(ctx, err)}
+	}
+	if d := resp.GetSourceError(); d != nil {
+		return nil, &connector.CopyError{Source: true, Err: wire.FromDetail(d)}
+	}
+	if d := resp.GetTargetError(); d != nil {
+		return nil, &connector.CopyError{Err: wire.FromDetail(d)}
+	}
+	r := resp.GetResult()
+	return &connector.CopyResult{Size: resp.GetSize(), AppendResult: connector.AppendResult{Ref: r.GetRef(), DroppedFlags: r.GetDroppedFlags(), Notes: r.GetNotes()}}, nil
+}
 
 func (s *remoteSource) Status(ctx context.Context, folder string) (*connector.FolderStatus, error) {
 	resp, err := s.rpc.Status(ctx, &pb.Status_Request{Session: s.id, Folder: folder})

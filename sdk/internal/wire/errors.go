@@ -45,17 +45,29 @@ func ToStatus(err error) error {
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.Error(codes.DeadlineExceeded, err.Error())
 	}
-	kind := connector.KindOf(err)
-	st := status.New(kindCodes[kind], err.Error())
-	detail := &pb.ErrorDetail{
-		Kind:         pb.ErrorKind(kind),
-		Message:      err.Error(),
-		RetryAfterMs: connector.RetryAfter(err).Milliseconds(),
-	}
-	if withDetail, derr := st.WithDetails(detail); derr == nil {
+	st := status.New(kindCodes[connector.KindOf(err)], err.Error())
+	if withDetail, derr := st.WithDetails(ErrorDetail(err)); derr == nil {
 		st = withDetail
 	}
 	return st.Err()
+}
+
+// ErrorDetail returns the wire form of an error.
+func ErrorDetail(err error) *pb.ErrorDetail {
+	return &pb.ErrorDetail{
+		Kind:         pb.ErrorKind(connector.KindOf(err)),
+		Message:      err.Error(),
+		RetryAfterMs: connector.RetryAfter(err).Milliseconds(),
+	}
+}
+
+// FromDetail turns an ErrorDetail back into a classified error.
+func FromDetail(d *pb.ErrorDetail) error {
+	return &connector.Error{
+		Kind:       connector.Kind(d.GetKind()),
+		Message:    d.GetMessage(),
+		RetryAfter: time.Duration(d.GetRetryAfterMs()) * time.Millisecond,
+	}
 }
 
 // FromStatus turns an error returned by a gRPC call back into a classified
@@ -71,11 +83,7 @@ func FromStatus(err error) error {
 	}
 	for _, d := range st.Details() {
 		if detail, ok := d.(*pb.ErrorDetail); ok {
-			return &connector.Error{
-				Kind:       connector.Kind(detail.GetKind()),
-				Message:    detail.GetMessage(),
-				RetryAfter: time.Duration(detail.GetRetryAfterMs()) * time.Millisecond,
-			}
+			return FromDetail(detail)
 		}
 	}
 	switch st.Code() {

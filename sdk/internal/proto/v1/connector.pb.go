@@ -997,6 +997,42 @@ func (*SetFlags) Descriptor() ([]byte, []int) {
 	return file_connector_proto_rawDescGZIP(), []int{16}
 }
 
+type Copy struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Copy) Reset() {
+	*x = Copy{}
+	mi := &file_connector_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Copy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Copy) ProtoMessage() {}
+
+func (x *Copy) ProtoReflect() protoreflect.Message {
+	mi := &file_connector_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Copy.ProtoReflect.Descriptor instead.
+func (*Copy) Descriptor() ([]byte, []int) {
+	return file_connector_proto_rawDescGZIP(), []int{17}
+}
+
 type Describe_Request struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1005,7 +1041,7 @@ type Describe_Request struct {
 
 func (x *Describe_Request) Reset() {
 	*x = Describe_Request{}
-	mi := &file_connector_proto_msgTypes[17]
+	mi := &file_connector_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1017,7 +1053,7 @@ func (x *Describe_Request) String() string {
 func (*Describe_Request) ProtoMessage() {}
 
 func (x *Describe_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[17]
+	mi := &file_connector_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1049,7 +1085,7 @@ type Describe_Response struct {
 
 func (x *Describe_Response) Reset() {
 	*x = Describe_Response{}
-	mi := &file_connector_proto_msgTypes[18]
+	mi := &file_connector_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1061,7 +1097,7 @@ func (x *Describe_Response) String() string {
 func (*Describe_Response) ProtoMessage() {}
 
 func (x *Describe_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[18]
+	mi := &file_connector_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1141,7 +1177,7 @@ type Open_Request struct {
 
 func (x *Open_Request) Reset() {
 	*x = Open_Request{}
-	mi := &file_connector_proto_msgTypes[19]
+	mi := &file_connector_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1153,7 +1189,7 @@ func (x *Open_Request) String() string {
 func (*Open_Request) ProtoMessage() {}
 
 func (x *Open_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[19]
+	mi := &file_connector_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1213,7 +1249,7 @@ type Open_Response struct {
 
 func (x *Open_Response) Reset() {
 	*x = Open_Response{}
-	mi := &file_connector_proto_msgTypes[20]
+	mi := &file_connector_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1225,7 +1261,7 @@ func (x *Open_Response) String() string {
 func (*Open_Response) ProtoMessage() {}
 
 func (x *Open_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[20]
+	mi := &file_connector_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1257,7 +1293,7 @@ type Close_Request struct {
 
 func (x *Close_Request) Reset() {
 	*x = Close_Request{}
-	mi := &file_connector_proto_msgTypes[21]
+	mi := &file_connector_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1269,7 +1305,7 @@ func (x *Close_Request) String() string {
 func (*Close_Request) ProtoMessage() {}
 
 func (x *Close_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[21]
+	mi := &file_connector_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1300,7 +1336,7 @@ type Close_Response struct {
 
 func (x *Close_Response) Reset() {
 	*x = Close_Response{}
-	mi := &file_connector_proto_msgTypes[22]
+	mi := &file_connector_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1312,7 +1348,7 @@ func (x *Close_Response) String() string {
 func (*Close_Response) ProtoMessage() {}
 
 func (x *Close_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[22]
+	mi := &file_connector_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1337,7 +1373,7 @@ type Folders_Request struct {
 
 func (x *Folders_Request) Reset() {
 	*x = Folders_Request{}
-	mi := &file_connector_proto_msgTypes[23]
+	mi := &file_connector_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1349,7 +1385,7 @@ func (x *Folders_Request) String() string {
 func (*Folders_Request) ProtoMessage() {}
 
 func (x *Folders_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[23]
+	mi := &file_connector_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1383,7 +1419,7 @@ type Folders_Response struct {
 
 func (x *Folders_Response) Reset() {
 	*x = Folders_Response{}
-	mi := &file_connector_proto_msgTypes[24]
+	mi := &file_connector_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1395,7 +1431,7 @@ func (x *Folders_Response) String() string {
 func (*Folders_Response) ProtoMessage() {}
 
 func (x *Folders_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[24]
+	mi := &file_connector_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1442,7 +1478,7 @@ type Status_Request struct {
 
 func (x *Status_Request) Reset() {
 	*x = Status_Request{}
-	mi := &file_connector_proto_msgTypes[25]
+	mi := &file_connector_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1454,7 +1490,7 @@ func (x *Status_Request) String() string {
 func (*Status_Request) ProtoMessage() {}
 
 func (x *Status_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[25]
+	mi := &file_connector_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1494,7 +1530,7 @@ type Status_Response struct {
 
 func (x *Status_Response) Reset() {
 	*x = Status_Response{}
-	mi := &file_connector_proto_msgTypes[26]
+	mi := &file_connector_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1506,7 +1542,7 @@ func (x *Status_Response) String() string {
 func (*Status_Response) ProtoMessage() {}
 
 func (x *Status_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[26]
+	mi := &file_connector_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1548,7 +1584,7 @@ type List_Request struct {
 
 func (x *List_Request) Reset() {
 	*x = List_Request{}
-	mi := &file_connector_proto_msgTypes[27]
+	mi := &file_connector_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1560,7 +1596,7 @@ func (x *List_Request) String() string {
 func (*List_Request) ProtoMessage() {}
 
 func (x *List_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[27]
+	mi := &file_connector_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1618,7 +1654,7 @@ type List_Page struct {
 
 func (x *List_Page) Reset() {
 	*x = List_Page{}
-	mi := &file_connector_proto_msgTypes[28]
+	mi := &file_connector_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1630,7 +1666,7 @@ func (x *List_Page) String() string {
 func (*List_Page) ProtoMessage() {}
 
 func (x *List_Page) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[28]
+	mi := &file_connector_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1685,7 +1721,7 @@ type Fetch_Request struct {
 
 func (x *Fetch_Request) Reset() {
 	*x = Fetch_Request{}
-	mi := &file_connector_proto_msgTypes[29]
+	mi := &file_connector_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1697,7 +1733,7 @@ func (x *Fetch_Request) String() string {
 func (*Fetch_Request) ProtoMessage() {}
 
 func (x *Fetch_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[29]
+	mi := &file_connector_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1746,7 +1782,7 @@ type Fetch_Chunk struct {
 
 func (x *Fetch_Chunk) Reset() {
 	*x = Fetch_Chunk{}
-	mi := &file_connector_proto_msgTypes[30]
+	mi := &file_connector_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1758,7 +1794,7 @@ func (x *Fetch_Chunk) String() string {
 func (*Fetch_Chunk) ProtoMessage() {}
 
 func (x *Fetch_Chunk) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[30]
+	mi := &file_connector_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1806,7 +1842,7 @@ type EnsureFolder_Request struct {
 
 func (x *EnsureFolder_Request) Reset() {
 	*x = EnsureFolder_Request{}
-	mi := &file_connector_proto_msgTypes[31]
+	mi := &file_connector_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1818,7 +1854,7 @@ func (x *EnsureFolder_Request) String() string {
 func (*EnsureFolder_Request) ProtoMessage() {}
 
 func (x *EnsureFolder_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[31]
+	mi := &file_connector_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1866,7 +1902,7 @@ type EnsureFolder_Response struct {
 
 func (x *EnsureFolder_Response) Reset() {
 	*x = EnsureFolder_Response{}
-	mi := &file_connector_proto_msgTypes[32]
+	mi := &file_connector_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1878,7 +1914,7 @@ func (x *EnsureFolder_Response) String() string {
 func (*EnsureFolder_Response) ProtoMessage() {}
 
 func (x *EnsureFolder_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[32]
+	mi := &file_connector_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1932,7 +1968,7 @@ type Append_Meta struct {
 
 func (x *Append_Meta) Reset() {
 	*x = Append_Meta{}
-	mi := &file_connector_proto_msgTypes[33]
+	mi := &file_connector_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1944,7 +1980,7 @@ func (x *Append_Meta) String() string {
 func (*Append_Meta) ProtoMessage() {}
 
 func (x *Append_Meta) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[33]
+	mi := &file_connector_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2035,7 +2071,7 @@ type Append_Chunk struct {
 
 func (x *Append_Chunk) Reset() {
 	*x = Append_Chunk{}
-	mi := &file_connector_proto_msgTypes[34]
+	mi := &file_connector_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2047,7 +2083,7 @@ func (x *Append_Chunk) String() string {
 func (*Append_Chunk) ProtoMessage() {}
 
 func (x *Append_Chunk) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[34]
+	mi := &file_connector_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2095,7 +2131,7 @@ type Append_Response struct {
 
 func (x *Append_Response) Reset() {
 	*x = Append_Response{}
-	mi := &file_connector_proto_msgTypes[35]
+	mi := &file_connector_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2107,7 +2143,7 @@ func (x *Append_Response) String() string {
 func (*Append_Response) ProtoMessage() {}
 
 func (x *Append_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[35]
+	mi := &file_connector_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2158,7 +2194,7 @@ type Lookup_Request struct {
 
 func (x *Lookup_Request) Reset() {
 	*x = Lookup_Request{}
-	mi := &file_connector_proto_msgTypes[36]
+	mi := &file_connector_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2170,7 +2206,7 @@ func (x *Lookup_Request) String() string {
 func (*Lookup_Request) ProtoMessage() {}
 
 func (x *Lookup_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[36]
+	mi := &file_connector_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2237,7 +2273,7 @@ type Lookup_Response struct {
 
 func (x *Lookup_Response) Reset() {
 	*x = Lookup_Response{}
-	mi := &file_connector_proto_msgTypes[37]
+	mi := &file_connector_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2249,7 +2285,7 @@ func (x *Lookup_Response) String() string {
 func (*Lookup_Response) ProtoMessage() {}
 
 func (x *Lookup_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[37]
+	mi := &file_connector_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2284,7 +2320,7 @@ type SetFlags_Request struct {
 
 func (x *SetFlags_Request) Reset() {
 	*x = SetFlags_Request{}
-	mi := &file_connector_proto_msgTypes[38]
+	mi := &file_connector_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2296,7 +2332,7 @@ func (x *SetFlags_Request) String() string {
 func (*SetFlags_Request) ProtoMessage() {}
 
 func (x *SetFlags_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[38]
+	mi := &file_connector_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2349,7 +2385,7 @@ type SetFlags_Response struct {
 
 func (x *SetFlags_Response) Reset() {
 	*x = SetFlags_Response{}
-	mi := &file_connector_proto_msgTypes[39]
+	mi := &file_connector_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2361,7 +2397,7 @@ func (x *SetFlags_Response) String() string {
 func (*SetFlags_Response) ProtoMessage() {}
 
 func (x *SetFlags_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[39]
+	mi := &file_connector_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2382,6 +2418,201 @@ func (x *SetFlags_Response) GetDroppedFlags() []string {
 		return x.DroppedFlags
 	}
 	return nil
+}
+
+type Copy_Request struct {
+	state                 protoimpl.MessageState `protogen:"open.v1"`
+	SourceSession         string                 `protobuf:"bytes,1,opt,name=source_session,json=sourceSession,proto3" json:"source_session,omitempty"`
+	Folder                string                 `protobuf:"bytes,2,opt,name=folder,proto3" json:"folder,omitempty"`
+	Id                    string                 `protobuf:"bytes,3,opt,name=id,proto3" json:"id,omitempty"`
+	TargetSession         string                 `protobuf:"bytes,4,opt,name=target_session,json=targetSession,proto3" json:"target_session,omitempty"`
+	TargetFolder          string                 `protobuf:"bytes,5,opt,name=target_folder,json=targetFolder,proto3" json:"target_folder,omitempty"`
+	InternalDateUnixNano  int64                  `protobuf:"varint,6,opt,name=internal_date_unix_nano,json=internalDateUnixNano,proto3" json:"internal_date_unix_nano,omitempty"`
+	InternalDateOffsetSec int32                  `protobuf:"varint,7,opt,name=internal_date_offset_sec,json=internalDateOffsetSec,proto3" json:"internal_date_offset_sec,omitempty"`
+	HasInternalDate       bool                   `protobuf:"varint,8,opt,name=has_internal_date,json=hasInternalDate,proto3" json:"has_internal_date,omitempty"`
+	Flags                 []string               `protobuf:"bytes,9,rep,name=flags,proto3" json:"flags,omitempty"`
+	MessageId             string                 `protobuf:"bytes,10,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
+	Fingerprint           string                 `protobuf:"bytes,11,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
+}
+
+func (x *Copy_Request) Reset() {
+	*x = Copy_Request{}
+	mi := &file_connector_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Copy_Request) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Copy_Request) ProtoMessage() {}
+
+func (x *Copy_Request) ProtoReflect() protoreflect.Message {
+	mi := &file_connector_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Copy_Request.ProtoReflect.Descriptor instead.
+func (*Copy_Request) Descriptor() ([]byte, []int) {
+	return file_connector_proto_rawDescGZIP(), []int{17, 0}
+}
+
+func (x *Copy_Request) GetSourceSession() string {
+	if x != nil {
+		return x.SourceSession
+	}
+	return ""
+}
+
+func (x *Copy_Request) GetFolder() string {
+	if x != nil {
+		return x.Folder
+	}
+	return ""
+}
+
+func (x *Copy_Request) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Copy_Request) GetTargetSession() string {
+	if x != nil {
+		return x.TargetSession
+	}
+	return ""
+}
+
+func (x *Copy_Request) GetTargetFolder() string {
+	if x != nil {
+		return x.TargetFolder
+	}
+	return ""
+}
+
+func (x *Copy_Request) GetInternalDateUnixNano() int64 {
+	if x != nil {
+		return x.InternalDateUnixNano
+	}
+	return 0
+}
+
+func (x *Copy_Request) GetInternalDateOffsetSec() int32 {
+	if x != nil {
+		return x.InternalDateOffsetSec
+	}
+	return 0
+}
+
+func (x *Copy_Request) GetHasInternalDate() bool {
+	if x != nil {
+		return x.HasInternalDate
+	}
+	return false
+}
+
+func (x *Copy_Request) GetFlags() []string {
+	if x != nil {
+		return x.Flags
+	}
+	return nil
+}
+
+func (x *Copy_Request) GetMessageId() string {
+	if x != nil {
+		return x.MessageId
+	}
+	return ""
+}
+
+func (x *Copy_Request) GetFingerprint() string {
+	if x != nil {
+		return x.Fingerprint
+	}
+	return ""
+}
+
+// Response carries the append's result, or says which side failed:
+// source_error means the source could not be read (nothing was stored);
+// target_error means the target failed or refused the message.
+type Copy_Response struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Result        *Append_Response       `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
+	SourceError   *ErrorDetail           `protobuf:"bytes,2,opt,name=source_error,json=sourceError,proto3" json:"source_error,omitempty"`
+	TargetError   *ErrorDetail           `protobuf:"bytes,3,opt,name=target_error,json=targetError,proto3" json:"target_error,omitempty"`
+	Size          int64                  `protobuf:"varint,4,opt,name=size,proto3" json:"size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Copy_Response) Reset() {
+	*x = Copy_Response{}
+	mi := &file_connector_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Copy_Response) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Copy_Response) ProtoMessage() {}
+
+func (x *Copy_Response) ProtoReflect() protoreflect.Message {
+	mi := &file_connector_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Copy_Response.ProtoReflect.Descriptor instead.
+func (*Copy_Response) Descriptor() ([]byte, []int) {
+	return file_connector_proto_rawDescGZIP(), []int{17, 1}
+}
+
+func (x *Copy_Response) GetResult() *Append_Response {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *Copy_Response) GetSourceError() *ErrorDetail {
+	if x != nil {
+		return x.SourceError
+	}
+	return nil
+}
+
+func (x *Copy_Response) GetTargetError() *ErrorDetail {
+	if x != nil {
+		return x.TargetError
+	}
+	return nil
+}
+
+func (x *Copy_Response) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
 }
 
 var File_connector_proto protoreflect.FileDescriptor
@@ -2541,7 +2772,27 @@ const file_connector_proto_rawDesc = "" +
 	"\x03ref\x18\x03 \x01(\tR\x03ref\x12\x14\n" +
 	"\x05flags\x18\x04 \x03(\tR\x05flags\x1a/\n" +
 	"\bResponse\x12#\n" +
-	"\rdropped_flags\x18\x01 \x03(\tR\fdroppedFlags*>\n" +
+	"\rdropped_flags\x18\x01 \x03(\tR\fdroppedFlags\"\x83\x05\n" +
+	"\x04Copy\x1a\x97\x03\n" +
+	"\aRequest\x12%\n" +
+	"\x0esource_session\x18\x01 \x01(\tR\rsourceSession\x12\x16\n" +
+	"\x06folder\x18\x02 \x01(\tR\x06folder\x12\x0e\n" +
+	"\x02id\x18\x03 \x01(\tR\x02id\x12%\n" +
+	"\x0etarget_session\x18\x04 \x01(\tR\rtargetSession\x12#\n" +
+	"\rtarget_folder\x18\x05 \x01(\tR\ftargetFolder\x125\n" +
+	"\x17internal_date_unix_nano\x18\x06 \x01(\x03R\x14internalDateUnixNano\x127\n" +
+	"\x18internal_date_offset_sec\x18\a \x01(\x05R\x15internalDateOffsetSec\x12*\n" +
+	"\x11has_internal_date\x18\b \x01(\bR\x0fhasInternalDate\x12\x14\n" +
+	"\x05flags\x18\t \x03(\tR\x05flags\x12\x1d\n" +
+	"\n" +
+	"message_id\x18\n" +
+	" \x01(\tR\tmessageId\x12 \n" +
+	"\vfingerprint\x18\v \x01(\tR\vfingerprint\x1a\xe0\x01\n" +
+	"\bResponse\x12:\n" +
+	"\x06result\x18\x01 \x01(\v2\".tern.connector.v1.Append.ResponseR\x06result\x12A\n" +
+	"\fsource_error\x18\x02 \x01(\v2\x1e.tern.connector.v1.ErrorDetailR\vsourceError\x12A\n" +
+	"\ftarget_error\x18\x03 \x01(\v2\x1e.tern.connector.v1.ErrorDetailR\vtargetError\x12\x12\n" +
+	"\x04size\x18\x04 \x01(\x03R\x04size*>\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vROLE_SOURCE\x10\x01\x12\x0f\n" +
@@ -2556,7 +2807,7 @@ const file_connector_proto_rawDesc = "" +
 	"\x14ERROR_KIND_TEMPORARY\x10\x06\x12\x16\n" +
 	"\x12ERROR_KIND_INVALID\x10\a\x12\x1a\n" +
 	"\x16ERROR_KIND_UNSUPPORTED\x10\b\x12\x1a\n" +
-	"\x16ERROR_KIND_UNAVAILABLE\x10\t2\x92\a\n" +
+	"\x16ERROR_KIND_UNAVAILABLE\x10\t2\xdd\a\n" +
 	"\tConnector\x12U\n" +
 	"\bDescribe\x12#.tern.connector.v1.Describe.Request\x1a$.tern.connector.v1.Describe.Response\x12I\n" +
 	"\x04Open\x12\x1f.tern.connector.v1.Open.Request\x1a .tern.connector.v1.Open.Response\x12L\n" +
@@ -2568,7 +2819,8 @@ const file_connector_proto_rawDesc = "" +
 	"\fEnsureFolder\x12'.tern.connector.v1.EnsureFolder.Request\x1a(.tern.connector.v1.EnsureFolder.Response\x12O\n" +
 	"\x06Append\x12\x1f.tern.connector.v1.Append.Chunk\x1a\".tern.connector.v1.Append.Response(\x01\x12O\n" +
 	"\x06Lookup\x12!.tern.connector.v1.Lookup.Request\x1a\".tern.connector.v1.Lookup.Response\x12U\n" +
-	"\bSetFlags\x12#.tern.connector.v1.SetFlags.Request\x1a$.tern.connector.v1.SetFlags.ResponseB<Z:github.com/ternmail/tern/sdk/internal/proto/v1;connectorv1b\x06proto3"
+	"\bSetFlags\x12#.tern.connector.v1.SetFlags.Request\x1a$.tern.connector.v1.SetFlags.Response\x12I\n" +
+	"\x04Copy\x12\x1f.tern.connector.v1.Copy.Request\x1a .tern.connector.v1.Copy.ResponseB<Z:github.com/ternmail/tern/sdk/internal/proto/v1;connectorv1b\x06proto3"
 
 var (
 	file_connector_proto_rawDescOnce sync.Once
@@ -2583,7 +2835,7 @@ func file_connector_proto_rawDescGZIP() []byte {
 }
 
 var file_connector_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_connector_proto_goTypes = []any{
 	(Role)(0),                     // 0: tern.connector.v1.Role
 	(ErrorKind)(0),                // 1: tern.connector.v1.ErrorKind
@@ -2604,29 +2856,32 @@ var file_connector_proto_goTypes = []any{
 	(*Append)(nil),                // 16: tern.connector.v1.Append
 	(*Lookup)(nil),                // 17: tern.connector.v1.Lookup
 	(*SetFlags)(nil),              // 18: tern.connector.v1.SetFlags
-	(*Describe_Request)(nil),      // 19: tern.connector.v1.Describe.Request
-	(*Describe_Response)(nil),     // 20: tern.connector.v1.Describe.Response
-	(*Open_Request)(nil),          // 21: tern.connector.v1.Open.Request
-	(*Open_Response)(nil),         // 22: tern.connector.v1.Open.Response
-	(*Close_Request)(nil),         // 23: tern.connector.v1.Close.Request
-	(*Close_Response)(nil),        // 24: tern.connector.v1.Close.Response
-	(*Folders_Request)(nil),       // 25: tern.connector.v1.Folders.Request
-	(*Folders_Response)(nil),      // 26: tern.connector.v1.Folders.Response
-	(*Status_Request)(nil),        // 27: tern.connector.v1.Status.Request
-	(*Status_Response)(nil),       // 28: tern.connector.v1.Status.Response
-	(*List_Request)(nil),          // 29: tern.connector.v1.List.Request
-	(*List_Page)(nil),             // 30: tern.connector.v1.List.Page
-	(*Fetch_Request)(nil),         // 31: tern.connector.v1.Fetch.Request
-	(*Fetch_Chunk)(nil),           // 32: tern.connector.v1.Fetch.Chunk
-	(*EnsureFolder_Request)(nil),  // 33: tern.connector.v1.EnsureFolder.Request
-	(*EnsureFolder_Response)(nil), // 34: tern.connector.v1.EnsureFolder.Response
-	(*Append_Meta)(nil),           // 35: tern.connector.v1.Append.Meta
-	(*Append_Chunk)(nil),          // 36: tern.connector.v1.Append.Chunk
-	(*Append_Response)(nil),       // 37: tern.connector.v1.Append.Response
-	(*Lookup_Request)(nil),        // 38: tern.connector.v1.Lookup.Request
-	(*Lookup_Response)(nil),       // 39: tern.connector.v1.Lookup.Response
-	(*SetFlags_Request)(nil),      // 40: tern.connector.v1.SetFlags.Request
-	(*SetFlags_Response)(nil),     // 41: tern.connector.v1.SetFlags.Response
+	(*Copy)(nil),                  // 19: tern.connector.v1.Copy
+	(*Describe_Request)(nil),      // 20: tern.connector.v1.Describe.Request
+	(*Describe_Response)(nil),     // 21: tern.connector.v1.Describe.Response
+	(*Open_Request)(nil),          // 22: tern.connector.v1.Open.Request
+	(*Open_Response)(nil),         // 23: tern.connector.v1.Open.Response
+	(*Close_Request)(nil),         // 24: tern.connector.v1.Close.Request
+	(*Close_Response)(nil),        // 25: tern.connector.v1.Close.Response
+	(*Folders_Request)(nil),       // 26: tern.connector.v1.Folders.Request
+	(*Folders_Response)(nil),      // 27: tern.connector.v1.Folders.Response
+	(*Status_Request)(nil),        // 28: tern.connector.v1.Status.Request
+	(*Status_Response)(nil),       // 29: tern.connector.v1.Status.Response
+	(*List_Request)(nil),          // 30: tern.connector.v1.List.Request
+	(*List_Page)(nil),             // 31: tern.connector.v1.List.Page
+	(*Fetch_Request)(nil),         // 32: tern.connector.v1.Fetch.Request
+	(*Fetch_Chunk)(nil),           // 33: tern.connector.v1.Fetch.Chunk
+	(*EnsureFolder_Request)(nil),  // 34: tern.connector.v1.EnsureFolder.Request
+	(*EnsureFolder_Response)(nil), // 35: tern.connector.v1.EnsureFolder.Response
+	(*Append_Meta)(nil),           // 36: tern.connector.v1.Append.Meta
+	(*Append_Chunk)(nil),          // 37: tern.connector.v1.Append.Chunk
+	(*Append_Response)(nil),       // 38: tern.connector.v1.Append.Response
+	(*Lookup_Request)(nil),        // 39: tern.connector.v1.Lookup.Request
+	(*Lookup_Response)(nil),       // 40: tern.connector.v1.Lookup.Response
+	(*SetFlags_Request)(nil),      // 41: tern.connector.v1.SetFlags.Request
+	(*SetFlags_Response)(nil),     // 42: tern.connector.v1.SetFlags.Response
+	(*Copy_Request)(nil),          // 43: tern.connector.v1.Copy.Request
+	(*Copy_Response)(nil),         // 44: tern.connector.v1.Copy.Response
 }
 var file_connector_proto_depIdxs = []int32{
 	1,  // 0: tern.connector.v1.ErrorDetail.kind:type_name -> tern.connector.v1.ErrorKind
@@ -2637,34 +2892,39 @@ var file_connector_proto_depIdxs = []int32{
 	8,  // 5: tern.connector.v1.Folders.Response.folders:type_name -> tern.connector.v1.Folder
 	11, // 6: tern.connector.v1.List.Page.messages:type_name -> tern.connector.v1.Message
 	13, // 7: tern.connector.v1.Fetch.Chunk.meta:type_name -> tern.connector.v1.ChunkMeta
-	35, // 8: tern.connector.v1.Append.Chunk.meta:type_name -> tern.connector.v1.Append.Meta
-	19, // 9: tern.connector.v1.Connector.Describe:input_type -> tern.connector.v1.Describe.Request
-	21, // 10: tern.connector.v1.Connector.Open:input_type -> tern.connector.v1.Open.Request
-	23, // 11: tern.connector.v1.Connector.Close:input_type -> tern.connector.v1.Close.Request
-	25, // 12: tern.connector.v1.Connector.Folders:input_type -> tern.connector.v1.Folders.Request
-	27, // 13: tern.connector.v1.Connector.Status:input_type -> tern.connector.v1.Status.Request
-	29, // 14: tern.connector.v1.Connector.List:input_type -> tern.connector.v1.List.Request
-	31, // 15: tern.connector.v1.Connector.Fetch:input_type -> tern.connector.v1.Fetch.Request
-	33, // 16: tern.connector.v1.Connector.EnsureFolder:input_type -> tern.connector.v1.EnsureFolder.Request
-	36, // 17: tern.connector.v1.Connector.Append:input_type -> tern.connector.v1.Append.Chunk
-	38, // 18: tern.connector.v1.Connector.Lookup:input_type -> tern.connector.v1.Lookup.Request
-	40, // 19: tern.connector.v1.Connector.SetFlags:input_type -> tern.connector.v1.SetFlags.Request
-	20, // 20: tern.connector.v1.Connector.Describe:output_type -> tern.connector.v1.Describe.Response
-	22, // 21: tern.connector.v1.Connector.Open:output_type -> tern.connector.v1.Open.Response
-	24, // 22: tern.connector.v1.Connector.Close:output_type -> tern.connector.v1.Close.Response
-	26, // 23: tern.connector.v1.Connector.Folders:output_type -> tern.connector.v1.Folders.Response
-	28, // 24: tern.connector.v1.Connector.Status:output_type -> tern.connector.v1.Status.Response
-	30, // 25: tern.connector.v1.Connector.List:output_type -> tern.connector.v1.List.Page
-	32, // 26: tern.connector.v1.Connector.Fetch:output_type -> tern.connector.v1.Fetch.Chunk
-	34, // 27: tern.connector.v1.Connector.EnsureFolder:output_type -> tern.connector.v1.EnsureFolder.Response
-	37, // 28: tern.connector.v1.Connector.Append:output_type -> tern.connector.v1.Append.Response
-	39, // 29: tern.connector.v1.Connector.Lookup:output_type -> tern.connector.v1.Lookup.Response
-	41, // 30: tern.connector.v1.Connector.SetFlags:output_type -> tern.connector.v1.SetFlags.Response
-	20, // [20:31] is the sub-list for method output_type
-	9,  // [9:20] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	36, // 8: tern.connector.v1.Append.Chunk.meta:type_name -> tern.connector.v1.Append.Meta
+	38, // 9: tern.connector.v1.Copy.Response.result:type_name -> tern.connector.v1.Append.Response
+	2,  // 10: tern.connector.v1.Copy.Response.source_error:type_name -> tern.connector.v1.ErrorDetail
+	2,  // 11: tern.connector.v1.Copy.Response.target_error:type_name -> tern.connector.v1.ErrorDetail
+	20, // 12: tern.connector.v1.Connector.Describe:input_type -> tern.connector.v1.Describe.Request
+	22, // 13: tern.connector.v1.Connector.Open:input_type -> tern.connector.v1.Open.Request
+	24, // 14: tern.connector.v1.Connector.Close:input_type -> tern.connector.v1.Close.Request
+	26, // 15: tern.connector.v1.Connector.Folders:input_type -> tern.connector.v1.Folders.Request
+	28, // 16: tern.connector.v1.Connector.Status:input_type -> tern.connector.v1.Status.Request
+	30, // 17: tern.connector.v1.Connector.List:input_type -> tern.connector.v1.List.Request
+	32, // 18: tern.connector.v1.Connector.Fetch:input_type -> tern.connector.v1.Fetch.Request
+	34, // 19: tern.connector.v1.Connector.EnsureFolder:input_type -> tern.connector.v1.EnsureFolder.Request
+	37, // 20: tern.connector.v1.Connector.Append:input_type -> tern.connector.v1.Append.Chunk
+	39, // 21: tern.connector.v1.Connector.Lookup:input_type -> tern.connector.v1.Lookup.Request
+	41, // 22: tern.connector.v1.Connector.SetFlags:input_type -> tern.connector.v1.SetFlags.Request
+	43, // 23: tern.connector.v1.Connector.Copy:input_type -> tern.connector.v1.Copy.Request
+	21, // 24: tern.connector.v1.Connector.Describe:output_type -> tern.connector.v1.Describe.Response
+	23, // 25: tern.connector.v1.Connector.Open:output_type -> tern.connector.v1.Open.Response
+	25, // 26: tern.connector.v1.Connector.Close:output_type -> tern.connector.v1.Close.Response
+	27, // 27: tern.connector.v1.Connector.Folders:output_type -> tern.connector.v1.Folders.Response
+	29, // 28: tern.connector.v1.Connector.Status:output_type -> tern.connector.v1.Status.Response
+	31, // 29: tern.connector.v1.Connector.List:output_type -> tern.connector.v1.List.Page
+	33, // 30: tern.connector.v1.Connector.Fetch:output_type -> tern.connector.v1.Fetch.Chunk
+	35, // 31: tern.connector.v1.Connector.EnsureFolder:output_type -> tern.connector.v1.EnsureFolder.Response
+	38, // 32: tern.connector.v1.Connector.Append:output_type -> tern.connector.v1.Append.Response
+	40, // 33: tern.connector.v1.Connector.Lookup:output_type -> tern.connector.v1.Lookup.Response
+	42, // 34: tern.connector.v1.Connector.SetFlags:output_type -> tern.connector.v1.SetFlags.Response
+	44, // 35: tern.connector.v1.Connector.Copy:output_type -> tern.connector.v1.Copy.Response
+	24, // [24:36] is the sub-list for method output_type
+	12, // [12:24] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_connector_proto_init() }
@@ -2678,7 +2938,7 @@ func file_connector_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_connector_proto_rawDesc), len(file_connector_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   40,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

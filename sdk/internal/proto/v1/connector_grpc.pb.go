@@ -45,6 +45,7 @@ const (
 	Connector_Append_FullMethodName       = "/tern.connector.v1.Connector/Append"
 	Connector_Lookup_FullMethodName       = "/tern.connector.v1.Connector/Lookup"
 	Connector_SetFlags_FullMethodName     = "/tern.connector.v1.Connector/SetFlags"
+	Connector_Copy_FullMethodName         = "/tern.connector.v1.Connector/Copy"
 )
 
 // ConnectorClient is the client API for Connector service.
@@ -68,6 +69,11 @@ type ConnectorClient interface {
 	Append(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[Append_Chunk, Append_Response], error)
 	Lookup(ctx context.Context, in *Lookup_Request, opts ...grpc.CallOption) (*Lookup_Response, error)
 	SetFlags(ctx context.Context, in *SetFlags_Request, opts ...grpc.CallOption) (*SetFlags_Response, error)
+	// Copy copies one message from a source session to a target session of
+	// the same plugin process, so that the body never leaves the plugin.
+	// Core uses it when both sessions live in one process, and streams the
+	// body through Fetch and Append otherwise.
+	Copy(ctx context.Context, in *Copy_Request, opts ...grpc.CallOption) (*Copy_Response, error)
 }
 
 type connectorClient struct {
@@ -209,6 +215,16 @@ func (c *connectorClient) SetFlags(ctx context.Context, in *SetFlags_Request, op
 	return out, nil
 }
 
+func (c *connectorClient) Copy(ctx context.Context, in *Copy_Request, opts ...grpc.CallOption) (*Copy_Response, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Copy_Response)
+	err := c.cc.Invoke(ctx, Connector_Copy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ConnectorServer is the server API for Connector service.
 // All implementations must embed UnimplementedConnectorServer
 // for forward compatibility.
@@ -230,6 +246,11 @@ type ConnectorServer interface {
 	Append(grpc.ClientStreamingServer[Append_Chunk, Append_Response]) error
 	Lookup(context.Context, *Lookup_Request) (*Lookup_Response, error)
 	SetFlags(context.Context, *SetFlags_Request) (*SetFlags_Response, error)
+	// Copy copies one message from a source session to a target session of
+	// the same plugin process, so that the body never leaves the plugin.
+	// Core uses it when both sessions live in one process, and streams the
+	// body through Fetch and Append otherwise.
+	Copy(context.Context, *Copy_Request) (*Copy_Response, error)
 	mustEmbedUnimplementedConnectorServer()
 }
 
@@ -272,6 +293,9 @@ func (UnimplementedConnectorServer) Lookup(context.Context, *Lookup_Request) (*L
 }
 func (UnimplementedConnectorServer) SetFlags(context.Context, *SetFlags_Request) (*SetFlags_Response, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetFlags not implemented")
+}
+func (UnimplementedConnectorServer) Copy(context.Context, *Copy_Request) (*Copy_Response, error) {
+	return nil, status.Error(codes.Unimplemented, "method Copy not implemented")
 }
 func (UnimplementedConnectorServer) mustEmbedUnimplementedConnectorServer() {}
 func (UnimplementedConnectorServer) testEmbeddedByValue()                   {}
@@ -467,6 +491,24 @@ func _Connector_SetFlags_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Connector_Copy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Copy_Request)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ConnectorServer).Copy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Connector_Copy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ConnectorServer).Copy(ctx, req.(*Copy_Request))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Connector_ServiceDesc is the grpc.ServiceDesc for Connector service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -505,6 +547,10 @@ var Connector_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SetFlags",
 			Handler:    _Connector_SetFlags_Handler,
+		},
+		{
+			MethodName: "Copy",
+			Handler:    _Connector_Copy_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
