@@ -16,14 +16,14 @@ import (
 // other the way core does: one listing, then fetch → append with as many
 // workers as connections.
 func BenchmarkCopy(b *testing.B) {
-	for _, n := range []int{500} {
-		b.Run(fmt.Sprintf("%dmsgs", n), func(b *testing.B) {
-			benchCopy(b, n, 4)
+	for _, tc := range []struct{ n, size int }{{500, 6 << 10}, {200, 128 << 10}} {
+		b.Run(fmt.Sprintf("%dx%dKiB", tc.n, tc.size>>10), func(b *testing.B) {
+			benchCopy(b, tc.n, tc.size, 4)
 		})
 	}
 }
 
-func benchCopy(b *testing.B, n, workers int) {
+func benchCopy(b *testing.B, n, size, workers int) {
 	testserver.Ensure(b)
 	c := imapconn.New(testLogger())
 	ctx := b.Context()
@@ -38,7 +38,7 @@ func benchCopy(b *testing.B, n, workers int) {
 	}
 	var total int64
 	for i := 0; i < n; i++ {
-		m := bigMessage(2000 + 37*i%8000)
+		m := bigMessage(size/2 + 37*i%size)
 		total += int64(len(m))
 		if _, err := seed.Append(ctx, "INBOX", &connector.AppendMessage{Size: int64(len(m)), Body: bytes.NewReader(m), InternalDate: time.Now(), Flags: []string{`\Seen`}}); err != nil {
 			b.Fatal(err)
