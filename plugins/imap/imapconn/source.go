@@ -40,8 +40,9 @@ func (s *source) Status(ctx context.Context, folder string) (*connector.FolderSt
 	return st, err
 }
 
-// examine opens folder read-only on c. With refresh, or when c's view is
-// older than since, it is opened again to see the folder as it is now.
+// examine opens folder read-only (EXAMINE) on c, unless c has it open
+// already; with refresh it is opened again, to see the folder as it is
+// now. A folder that does not exist is connector.ErrNotFound.
 func (s *source) examine(ctx context.Context, c *imapkit.Conn, folder string, refresh bool) (*imap.SelectData, error) {
 	sd, err := c.Select(ctx, folder, true, refresh)
 	if err != nil {
