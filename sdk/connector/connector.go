@@ -366,14 +366,29 @@ const (
 	LevelTraceData slog.Level = slog.LevelDebug - 8
 )
 
-// CopyResult reports a message copied with [SourceCopier.CopyTo].
-type CopyResult struct {
-	AppendResult
-	// Size is the number of bytes copied.
-	Size int64
+// CopyItem is one message for [SourceCopier.CopyTo].
+type CopyItem struct {
+	// ID is the source message's ID.
+	ID string
+	// InternalDate and Flags are what to store the message with.
+	InternalDate time.Time
+	Flags        []string
+	// MessageID and Fingerprint are the source's metadata, as hints.
+	MessageID   string
+	Fingerprint string
 }
 
-// CopyError is a failed CopyTo: Source says whether reading the source
+// CopyOutcome is the result of copying one item.
+type CopyOutcome struct {
+	// Result is set when the message was stored.
+	Result *AppendResult
+	// Size is the number of bytes copied.
+	Size int64
+	// Err is a *CopyError when the item failed.
+	Err error
+}
+
+// CopyError is a failed copy: Source says whether reading the source
 // failed (then nothing was stored) or the target failed or refused the
 // message.
 type CopyError struct {
@@ -386,13 +401,18 @@ func (e *CopyError) Error() string { return e.Err.Error() }
 // Unwrap returns the side's error.
 func (e *CopyError) Unwrap() error { return e.Err }
 
-// SourceCopier is implemented by source sessions that can copy a message
-// straight into a target session without streaming the body through the
-// caller: the host's sessions of one plugin process do, so an IMAP → IMAP
-// migration moves bodies inside the plugin only. CopyTo returns
-// ErrUnsupported when dst cannot be reached that way (another process, an
-// in-process target); the caller then streams with Fetch and Append.
-// m.Body and m.Size are ignored: the source's message is the body.
+// SourceCopier is implemented by source sessions that copy messages
+// straight into a target session, without streaming the bodies through the
+// caller. The host's sessions of one plugin process do it for every
+// connector (bodies then never leave the plugin), and a connector's own
+// sessions may do it faster for several messages at once (IMAP: one UID
+// FETCH and one MULTIAPPEND).
+//
+// CopyTo returns one outcome per item, in order. An error instead of
+// outcomes means the call as a whole failed: with ErrUnsupported, dst
+// cannot be reached this way (another process, another connector) and
+// nothing happened; otherwise any of the items may or may not have been
+// stored.
 type SourceCopier interface {
-	CopyTo(ctx context.Context, folder, id string, dst Target, dstFolder string, m *AppendMessage) (*CopyResult, error)
+	CopyTo(ctx context.Context, folder string, items []CopyItem, dst Target, dstFolder string) ([]CopyOutcome, error)
 }

@@ -10,11 +10,140 @@ import (
 	"github.com/ternmail/tern/sdk/connector"
 )
 
-// task is one message to copy.
+// item is one message to copy; its entry is already in flight.
+type item struct {
+	msg   connector.Message
+	entry *ledger.Entry
+}
+
+// task is work for one worker: one message, or a batch of small messages
+// of one folder that a connector can copy together (IMAP: one FETCH, one
+// MULTIAPPEND).
 type task struct {
 	folder *folderRun
-	msg    connector.Message
-	entry  *ledger.Entry // in flight
+	items  []*item
+}
+
+// batches groups a page's messages into tasks: consecutive small messages
+// share a task up to BatchSize messages and BatchBytes bytes, when the
+// sessions can copy directly; larger ones, and all of them otherwise, go
+// one by one.
+func (r *run) batches(f *folderRun, items []*item) []*task {
+	var out []*task
+	if r.noDirectCopy.Load() || r.opts.BatchSize <= 1 {
+		for _, it := range items {
+			out = append(out, &task{folder: f, items: []*item{it}})
+		}
+		return out
+	}
+	var cur *task
+	var bytes int64
+	for _, it := range items {
+		if it.msg.Size > r.opts.BatchBytes/4 {
+			out = append(out, &task{folder: f, items: []*item{it}})
+			continue
+		}
+		if cur == nil || len(cur.items) >= r.opts.BatchSize || bytes+it.msg.Size > r.opts.BatchBytes {
+			cur = &task{folder: f}
+			bytes = 0
+			out = append(out, cur)
+		}
+		cur.items = append(cur.items, it)
+		bytes += it.msg.Size
+	}
+	return out
+}
+
+// runTask copies a task's messages and records every outcome.
+func (r *run) runTask(ctx context.Context, t *task) {
+	f := t.folder
+	defer func() {
+		for range t.items {
+			f.pending.Done()
+		}
+	}()
+	if ctx.Err() != nil {
+		return // the entries stay in flight and are reconciled next time
+	}
+	var largest int64
+	for _, it := range t.items {
+		largest = max(largest, it.msg.Size)
+	}
+	w := r.e.weight(largest, r.opts.ChunkSize)
+	if err := r.e.budget.Acquire(ctx, w); err != nil {
+		return
+	}
+	defer r.e.budget.Release(w)
+	if len(t.items) == 1 {
+		r.copy(ctx, f, t.items[0], false)
+		return
+	}
+	r.copyBatch(ctx, t)
+}
+
+// copyBatch copies a batch in one call; the items that fail, or all of
+// them if the call fails, are copied one by one with the usual retries.
+func (r *run) copyBatch(ctx context.Context, t *task) {
+	f := t.folder
+	retry := func(maybeLanded bool, items ...*item) {
+		for _, it := range items {
+			r.copy(ctx, f, it, maybeLanded)
+		}
+	}
+	src, sgen, err := r.src.source(ctx)
+	if err != nil {
+		retry(false, t.items...)
+		return
+	}
+	cp, ok := src.(connector.SourceCopier)
+	if !ok {
+		retry(false, t.items...)
+		return
+	}
+	tgt, tgen, err := r.tgt.target(ctx)
+	if err != nil {
+		retry(false, t.items...)
+		return
+	}
+	reqs := make([]connector.CopyItem, len(t.items))
+	for i, it := range t.items {
+		reqs[i] = copyItem(it)
+	}
+	outs, err := cp.CopyTo(ctx, f.plan.Source, reqs, tgt, t.items[0].entry.TargetFolder)
+	switch {
+	case errors.Is(err, connector.ErrUnsupported):
+		r.noDirectCopy.Store(true)
+		retry(false, t.items...)
+		return
+	case err != nil:
+		// The call failed as a whole: any message may have landed.
+		if connector.KindOf(err) == connector.KindUnavailable {
+			r.src.reset(sgen)
+			r.tgt.reset(tgen)
+		}
+		r.log.Warn("batch copy failed; copying its messages one by one", "folder", f.plan.Source, "messages", len(t.items), "err", r.red.scrub(err.Error()))
+		retry(true, t.items...)
+		return
+	}
+	for i, it := range t.items {
+		o := outs[i]
+		if o.Err == nil && o.Result != nil {
+			if o.Size > 0 && o.Size != it.msg.Size {
+				it.entry.Size = o.Size
+			}
+			r.done(ctx, f, it, o.Result)
+			continue
+		}
+		// One message failed; the others are unaffected. A definite
+		// refusal or a source failure means it was not stored.
+		var ce *connector.CopyError
+		maybe := !(errors.As(o.Err, &ce) && ce.Source) && !definite(o.Err)
+		retry(maybe, it)
+	}
+}
+
+func copyItem(it *item) connector.CopyItem {
+	return connector.CopyItem{ID: it.msg.ID, InternalDate: it.msg.InternalDate, Flags: it.msg.Flags, MessageID: it.msg.MessageID, Fingerprint: it.msg.Fingerprint}
 }
 
 // stage says where a copy failed.
@@ -47,139 +176,124 @@ func definite(err error) bool {
 }
 
 // copy copies one message, with retries, and records the outcome.
-func (r *run) copy(ctx context.Context, t *task) {
-	f := t.folder
-	defer f.pending.Done()
-	if ctx.Err() != nil {
-		return // the entry stays in flight and is reconciled next time
-	}
-	w := r.e.weight(t.msg.Size, r.opts.ChunkSize)
-	if err := r.e.budget.Acquire(ctx, w); err != nil {
-		return
-	}
-	defer r.e.budget.Release(w)
-
+// maybeLanded says an earlier attempt may have stored it already.
+func (r *run) copy(ctx context.Context, f *folderRun, it *item, maybeLanded bool) {
 	var lastErr error
 	for attempt := 1; attempt <= r.opts.MaxAttempts; attempt++ {
-		if attempt > 1 {
-			var ce *copyError
-			if errors.As(lastErr, &ce) && ce.stage == stageAppend && !definite(lastErr) {
-				// The append may have landed before the failure: look
-				// before copying again.
-				r.claimMu.Lock()
-				ref, found, err := r.lookupClaim(ctx, t.entry)
-				r.claimMu.Unlock()
-				if err == nil && found {
-					r.done(ctx, t, &connector.AppendResult{Ref: ref}, true)
-					return
-				}
-			}
-			if !sleep(ctx, r.backoff(attempt-1, lastErr)) {
+		if ctx.Err() != nil {
+			return // the entry stays in flight and is reconciled next time
+		}
+		var ce *copyError
+		if maybeLanded || (errors.As(lastErr, &ce) && ce.stage == stageAppend && !definite(lastErr)) {
+			// The append may have landed before the failure: look
+			// before copying again.
+			r.claimMu.Lock()
+			ref, found, err := r.lookupClaim(ctx, it.entry)
+			r.claimMu.Unlock()
+			if err == nil && found {
+				r.done(ctx, f, it, &connector.AppendResult{Ref: ref})
 				return
 			}
+			maybeLanded = false
 		}
-		res, err := r.copyOnce(ctx, t)
+		if attempt > 1 && !sleep(ctx, r.backoff(attempt-1, lastErr)) {
+			return
+		}
+		res, err := r.copyOnce(ctx, f, it)
 		if err == nil {
-			r.done(ctx, t, res, false)
+			r.done(ctx, f, it, res)
 			return
 		}
 		lastErr = err
 		if ctx.Err() != nil {
 			return
 		}
-		var ce *copyError
+		ce = nil
 		errors.As(err, &ce)
-		if connector.KindOf(err) == connector.KindUnavailable && ce != nil {
+		kind := connector.KindOf(err)
+		if kind == connector.KindUnavailable && ce != nil {
 			ce.side.reset(ce.gen)
 		}
-		kind := connector.KindOf(err)
 		switch {
 		case ce != nil && ce.stage == stageFetch && kind == connector.KindNotFound:
 			// Deleted on the source while we worked: nothing to copy.
-			r.job.Ledger.Drop(ctx, f.plan.Source, f.validity, t.msg.ID)
+			r.job.Ledger.Drop(ctx, f.plan.Source, f.validity, it.msg.ID)
 			f.count(func(c *Counts) { c.Vanished++ })
 			return
 		case kind == connector.KindAuth:
 			r.fail(fmt.Errorf("login refused during the pass: %w", err))
 			return
 		case kind == connector.KindTooLarge || kind == connector.KindPermanent || kind == connector.KindInvalid || kind == connector.KindUnsupported:
-			r.skip(ctx, t, err)
+			r.skip(ctx, f, it, err)
 			return
 		case ce != nil && ce.stage == stageAppend && kind == connector.KindNotFound:
 			// The target folder went away; recreate it and try again.
 			r.retry(ctx, "recreate target folder", r.tgt, func(ctx context.Context) error {
 				tg, _, err := r.tgt.target(ctx)
 				if err == nil {
-					_, err = tg.EnsureFolder(ctx, t.entry.TargetFolder, f.plan.SpecialUse)
+					_, err = tg.EnsureFolder(ctx, it.entry.TargetFolder, f.plan.SpecialUse)
 				}
 				return err
 			})
 		}
-		r.log.Warn("copy failed, will retry", "folder", f.plan.Source, "id", t.msg.ID, "attempt", attempt, "err", r.red.scrub(err.Error()))
+		r.log.Warn("copy failed, will retry", "folder", f.plan.Source, "id", it.msg.ID, "attempt", attempt, "err", r.red.scrub(err.Error()))
 	}
 	// Out of attempts: the entry stays in flight; the next pass reconciles
 	// and retries it.
-	reason := r.red.scrub(lastErr.Error())
+	reason := "gave up: " + r.red.scrub(lastErr.Error())
 	f.count(func(c *Counts) { c.Failed++ })
 	r.job.Progress.Failed.Add(1)
-	f.item(Item{ID: t.msg.ID, MessageID: t.msg.MessageID, Size: t.msg.Size, Kind: "failed", Reason: reason}, true)
-	r.log.Error("copy failed", "folder", f.plan.Source, "id", t.msg.ID, "err", reason)
+	f.item(Item{ID: it.msg.ID, MessageID: it.msg.MessageID, Size: it.msg.Size, Kind: "failed", Reason: reason}, true)
+	r.log.Error("copy failed", "folder", f.plan.Source, "id", it.msg.ID, "err", reason)
 }
 
 // copyOnce copies the message from source to target once: inside the
 // plugin when both sessions live in one process, streamed through core
 // otherwise.
-func (r *run) copyOnce(ctx context.Context, t *task) (*connector.AppendResult, error) {
+func (r *run) copyOnce(ctx context.Context, f *folderRun, it *item) (*connector.AppendResult, error) {
 	src, sgen, err := r.src.source(ctx)
 	if err != nil {
 		return nil, &copyError{stage: stageFetch, side: r.src, gen: sgen, err: err}
 	}
-	if cp, ok := src.(connector.SourceCopier); ok && !r.noDirectCopy.Load() {
-		tgt, tgen, err := r.tgt.target(ctx)
-		if err != nil {
-			return nil, &copyError{stage: stageFetch, side: r.tgt, gen: tgen, err: err}
-		}
-		res, err := cp.CopyTo(ctx, t.folder.plan.Source, t.msg.ID, tgt, t.entry.TargetFolder, &connector.AppendMessage{
-			InternalDate: t.msg.InternalDate,
-			Flags:        t.msg.Flags,
-			MessageID:    t.msg.MessageID,
-			Fingerprint:  t.msg.Fingerprint,
-		})
-		var ce *connector.CopyError
-		switch {
-		case err == nil:
-			if res.Size != t.msg.Size {
-				t.entry.Size = res.Size
-			}
-			return &res.AppendResult, nil
-		case errors.Is(err, connector.ErrUnsupported) && !errors.As(err, &ce):
-			r.noDirectCopy.Store(true) // the sessions live in different processes
-		case errors.As(err, &ce) && ce.Source:
-			return nil, &copyError{stage: stageFetch, side: r.src, gen: sgen, err: ce.Err}
-		default:
-			if connector.KindOf(err) == connector.KindUnavailable {
-				r.src.reset(sgen)
-			}
-			return nil, &copyError{stage: stageAppend, side: r.tgt, gen: tgen, err: err}
-		}
-	}
-	body, err := src.Fetch(ctx, t.folder.plan.Source, t.msg.ID)
-	if err != nil {
-		return nil, &copyError{stage: stageFetch, side: r.src, gen: sgen, err: err}
-	}
-	defer body.Close()
 	tgt, tgen, err := r.tgt.target(ctx)
 	if err != nil {
 		return nil, &copyError{stage: stageFetch, side: r.tgt, gen: tgen, err: err}
 	}
+	if cp, ok := src.(connector.SourceCopier); ok && !r.noDirectCopy.Load() {
+		outs, err := cp.CopyTo(ctx, f.plan.Source, []connector.CopyItem{copyItem(it)}, tgt, it.entry.TargetFolder)
+		var ce *connector.CopyError
+		switch {
+		case errors.Is(err, connector.ErrUnsupported):
+			r.noDirectCopy.Store(true) // the sessions live in different processes
+		case err != nil:
+			if connector.KindOf(err) == connector.KindUnavailable {
+				r.src.reset(sgen)
+			}
+			return nil, &copyError{stage: stageAppend, side: r.tgt, gen: tgen, err: err}
+		case outs[0].Err == nil && outs[0].Result != nil:
+			if outs[0].Size > 0 && outs[0].Size != it.msg.Size {
+				it.entry.Size = outs[0].Size
+			}
+			return outs[0].Result, nil
+		case errors.As(outs[0].Err, &ce) && ce.Source:
+			return nil, &copyError{stage: stageFetch, side: r.src, gen: sgen, err: ce.Err}
+		default:
+			return nil, &copyError{stage: stageAppend, side: r.tgt, gen: tgen, err: outs[0].Err}
+		}
+	}
+	body, err := src.Fetch(ctx, f.plan.Source, it.msg.ID)
+	if err != nil {
+		return nil, &copyError{stage: stageFetch, side: r.src, gen: sgen, err: err}
+	}
+	defer body.Close()
 	rb := &recordingBody{Body: body}
-	res, err := tgt.Append(ctx, t.entry.TargetFolder, &connector.AppendMessage{
+	res, err := tgt.Append(ctx, it.entry.TargetFolder, &connector.AppendMessage{
 		Size:         body.Size(),
 		Body:         rb,
-		InternalDate: t.msg.InternalDate,
-		Flags:        t.msg.Flags,
-		MessageID:    t.msg.MessageID,
-		Fingerprint:  t.msg.Fingerprint,
+		InternalDate: it.msg.InternalDate,
+		Flags:        it.msg.Flags,
+		MessageID:    it.msg.MessageID,
+		Fingerprint:  it.msg.Fingerprint,
 	})
 	if err != nil {
 		if rb.err != nil {
@@ -189,8 +303,8 @@ func (r *run) copyOnce(ctx context.Context, t *task) (*connector.AppendResult, e
 		}
 		return nil, &copyError{stage: stageAppend, side: r.tgt, gen: tgen, err: err}
 	}
-	if body.Size() != t.msg.Size {
-		t.entry.Size = body.Size()
+	if body.Size() != it.msg.Size {
+		it.entry.Size = body.Size()
 	}
 	return res, nil
 }
@@ -210,12 +324,11 @@ func (b *recordingBody) Read(p []byte) (int, error) {
 }
 
 // done records a copied message.
-func (r *run) done(ctx context.Context, t *task, res *connector.AppendResult, reconciled bool) {
-	f := t.folder
-	e := t.entry
+func (r *run) done(ctx context.Context, f *folderRun, it *item, res *connector.AppendResult) {
+	e := it.entry
 	e.State = ledger.StateDone
 	e.Ref = res.Ref
-	e.Flags = normFlags(t.msg.Flags)
+	e.Flags = normFlags(it.msg.Flags)
 	if res.Ref != "" {
 		r.claimMu.Lock()
 		r.claimed[e.TargetFolder+"\x00"+res.Ref] = true
@@ -233,10 +346,10 @@ func (r *run) done(ctx context.Context, t *task, res *connector.AppendResult, re
 		f.note("ledger: %v", err)
 	}
 	if len(res.DroppedFlags) > 0 {
-		f.item(Item{ID: t.msg.ID, MessageID: t.msg.MessageID, Size: t.msg.Size, Kind: "note", Reason: fmt.Sprintf("target refused flags %q", res.DroppedFlags)}, false)
+		f.item(Item{ID: it.msg.ID, MessageID: it.msg.MessageID, Size: it.msg.Size, Kind: "note", Reason: fmt.Sprintf("target refused flags %q", res.DroppedFlags)}, false)
 	}
 	for _, n := range res.Notes {
-		f.item(Item{ID: t.msg.ID, MessageID: t.msg.MessageID, Size: t.msg.Size, Kind: "note", Reason: n}, false)
+		f.item(Item{ID: it.msg.ID, MessageID: it.msg.MessageID, Size: it.msg.Size, Kind: "note", Reason: n}, false)
 	}
 	f.count(func(c *Counts) {
 		c.Copied++
@@ -247,15 +360,14 @@ func (r *run) done(ctx context.Context, t *task, res *connector.AppendResult, re
 }
 
 // skip records a message the target refused for good.
-func (r *run) skip(ctx context.Context, t *task, err error) {
-	f := t.folder
+func (r *run) skip(ctx context.Context, f *folderRun, it *item, err error) {
 	reason := r.red.scrub(err.Error())
-	e := *t.entry
+	e := *it.entry
 	e.State, e.Reason = ledger.StateSkipped, reason
 	if cerr := r.job.Ledger.Commit(ctx, f.plan.Source, f.validity, &e); cerr != nil {
 		f.note("ledger: %v", cerr)
 	}
 	f.count(func(c *Counts) { c.Skipped++ })
 	r.job.Progress.Skipped.Add(1)
-	f.item(Item{ID: t.msg.ID, MessageID: t.msg.MessageID, Size: t.msg.Size, Kind: "skipped", Reason: reason}, false)
+	f.item(Item{ID: it.msg.ID, MessageID: it.msg.MessageID, Size: it.msg.Size, Kind: "skipped", Reason: reason}, false)
 }

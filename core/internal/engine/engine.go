@@ -167,7 +167,7 @@ func (r *run) run(ctx context.Context, rep *Report) error {
 		go func() {
 			defer workers.Done()
 			for t := range r.tasks {
-				r.copy(ctx, t)
+				r.runTask(ctx, t)
 			}
 		}()
 	}

@@ -460,3 +460,73 @@ func TestBadRules(t *testing.T) {
 		t.Fatalf("status %s error %q", rep.Status, rep.Error)
 	}
 }
+
+// batchSource copies batches itself (like a connector with MULTIAPPEND),
+// but stores only the first `land` messages of each batch and then fails
+// the whole call, as a dropped connection in the middle of a batch would.
+type batchConn struct {
+	connector.Connector
+	land  int
+	calls atomic.Int64
+}
+
+func (b *batchConn) OpenSource(ctx context.Context, req *connector.OpenRequest) (connector.Source, error) {
+	s, err := b.Connector.OpenSource(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return &batchSource{Source: s, b: b}, nil
+}
+
+type batchSource struct {
+	connector.Source
+	b *batchConn
+}
+
+func (s *batchSource) CopyTo(ctx context.Context, folder string, items []connector.CopyItem, dst connector.Target, dstFolder string) ([]connector.CopyOutcome, error) {
+	s.b.calls.Add(1)
+	outs := make([]connector.CopyOutcome, len(items))
+	for i, it := range items {
+		if i == s.b.land && len(items) > 1 {
+			return nil, connector.Errorf(connector.KindUnavailable, "connection dropped in the middle of the batch")
+		}
+		body, err := s.Fetch(ctx, folder, it.ID)
+		if err != nil {
+			outs[i].Err = &connector.CopyError{Source: true, Err: err}
+			continue
+		}
+		res, err := dst.Append(ctx, dstFolder, &connector.AppendMessage{Size: body.Size(), Body: body, InternalDate: it.InternalDate, Flags: it.Flags})
+		body.Close()
+		if err != nil {
+			outs[i].Err = &connector.CopyError{Err: err}
+			continue
+		}
+		outs[i] = connector.CopyOutcome{Result: res, Size: body.Size()}
+	}
+	return outs, nil
+}
+
+func TestBatchCopies(t *testing.T) {
+	for _, land := range []int{100, 0, 3} {
+		t.Run(fmt.Sprint(land), func(t *testing.T) {
+			e := newEnv(t, nil, nil, false)
+			for i := range 40 {
+				e.src.Seed("alice", "INBOX", message(i, ""), base, `\Seen`)
+			}
+			twin := []byte("Subject: twin\r\n\r\nsame\r\n")
+			e.src.Seed("alice", "INBOX", twin, base)
+			e.src.Seed("alice", "INBOX", twin, base)
+			e.opts.BatchSize = 8
+			bc := &batchConn{Connector: e.src, land: land}
+			e.srcConn = bc
+			rep := e.run()
+			if rep.Status != engine.StatusOK || rep.Totals.Copied != 42 {
+				t.Fatalf("status %s copied %d: %+v", rep.Status, rep.Totals.Copied, rep.Folders[0].Items)
+			}
+			if bc.calls.Load() == 0 {
+				t.Fatal("batches were never used")
+			}
+			e.requireEqual()
+		})
+	}
+}

@@ -172,7 +172,7 @@ func (r *run) folderPass(ctx context.Context, f *folderRun) error {
 func (r *run) page(ctx context.Context, f *folderRun, page []connector.Message, old *rekeyIndex) error {
 	L := r.job.Ledger
 	var mark []*ledger.Entry
-	var tasks []*task
+	var items []*item
 	for i := range page {
 		m := &page[i]
 		e, err := L.Get(ctx, f.plan.Source, f.validity, m.ID)
@@ -234,20 +234,20 @@ func (r *run) page(ctx context.Context, f *folderRun, page []connector.Message, 
 		e = &ledger.Entry{ID: m.ID, Fingerprint: m.Fingerprint, MessageID: m.MessageID, Size: m.Size,
 			TargetFolder: f.target.Name, Watermark: f.target.Watermark}
 		mark = append(mark, e)
-		tasks = append(tasks, &task{folder: f, msg: *m, entry: e})
+		items = append(items, &item{msg: *m, entry: e})
 	}
 	// One durable write marks the whole page in flight before any of it is
 	// appended.
 	if err := L.MarkInflight(ctx, f.plan.Source, f.validity, mark); err != nil {
 		return fmt.Errorf("mark in flight: %w", err)
 	}
-	r.job.Progress.ToCopy.Add(int64(len(tasks)))
-	for _, t := range tasks {
-		f.pending.Add(1)
+	r.job.Progress.ToCopy.Add(int64(len(items)))
+	for _, t := range r.batches(f, items) {
+		f.pending.Add(len(t.items))
 		select {
 		case r.tasks <- t:
 		case <-ctx.Done():
-			f.pending.Done()
+			f.pending.Add(-len(t.items))
 			return context.Cause(ctx)
 		}
 	}

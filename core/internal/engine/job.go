@@ -43,6 +43,11 @@ type Options struct {
 	Folders int
 	// PageSize is the number of messages per metadata page.
 	PageSize int
+	// BatchSize and BatchBytes bound a batch of small messages copied in
+	// one call when the connector can (default 50 messages, 8 MiB); 1
+	// copies one message at a time.
+	BatchSize  int
+	BatchBytes int64
 	// MaxAttempts bounds the tries of one message on temporary errors.
 	MaxAttempts int
 	// RetryBase and RetryMax bound the exponential backoff between tries
@@ -74,10 +79,16 @@ func (o Options) withDefaults() Options {
 		o.Workers = 4
 	}
 	if o.Folders <= 0 {
-		o.Folders = 2
+		o.Folders = 1
 	}
 	if o.PageSize <= 0 {
 		o.PageSize = 500
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = 50
+	}
+	if o.BatchBytes <= 0 {
+		o.BatchBytes = 8 << 20
 	}
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = 5

@@ -93,31 +93,40 @@ var (
 	_ connector.SourceCopier = (*remoteSource)(nil)
 )
 
-// CopyTo implements connector.SourceCopier for a target session of the
+// CopyTo implements connector.SourceCopier for target sessions of the
 // same plugin process (the same gRPC connection).
-func (s *remoteSource) CopyTo(ctx context.Context, folder, id string, dst connector.Target, dstFolder string, m *connector.AppendMessage) (*connector.CopyResult, error) {
+func (s *remoteSource) CopyTo(ctx context.Context, folder string, items []connector.CopyItem, dst connector.Target, dstFolder string) ([]connector.CopyOutcome, error) {
 	t, ok := dst.(*remoteTarget)
 	if !ok || t.rpc != s.rpc {
 		return nil, connector.Errorf(connector.KindUnsupported, "copy: the target session is in another process")
 	}
-	ns, off, has := wire.TimeToProto(m.InternalDate)
-	resp, err := s.rpc.Copy(ctx, &pb.Copy_Request{
-		SourceSession: s.id, Folder: folder, Id: id, TargetSession: t.id, TargetFolder: dstFolder,
-		InternalDateUnixNano: ns, InternalDateOffsetSec: off, HasInternalDate: has,
-		Flags: m.Flags, MessageId: m.MessageID, Fingerprint: m.Fingerprint,
-	})
+	req := &pb.Copy_Request{SourceSession: s.id, Folder: folder, TargetSession: t.id, TargetFolder: dstFolder, Items: make([]*pb.Copy_Item, len(items))}
+	for i, it := range items {
+		ns, off, has := wire.TimeToProto(it.InternalDate)
+		req.Items[i] = &pb.Copy_Item{Id: it.ID, InternalDateUnixNano: ns, InternalDateOffsetSec: off, HasInternalDate: has,
+			Flags: it.Flags, MessageId: it.MessageID, Fingerprint: it.Fingerprint}
+	}
+	resp, err := s.rpc.Copy(ctx, req)
 	if err != nil {
-		// The call itself failed: the append may or may not have happened.
-		return nil, &connector.CopyError{Err: fromStatus(ctx, err)}
+		return nil, fromStatus(ctx, err)
 	}
-	if d := resp.GetSourceError(); d != nil {
-		return nil, &connector.CopyError{Source: true, Err: wire.FromDetail(d)}
+	if len(resp.GetOutcomes()) != len(items) {
+		return nil, connector.Errorf(connector.KindUnavailable, "copy: %d outcomes for %d messages", len(resp.GetOutcomes()), len(items))
 	}
-	if d := resp.GetTargetError(); d != nil {
-		return nil, &connector.CopyError{Err: wire.FromDetail(d)}
+	outs := make([]connector.CopyOutcome, len(items))
+	for i, o := range resp.GetOutcomes() {
+		switch {
+		case o.GetSourceError() != nil:
+			outs[i].Err = &connector.CopyError{Source: true, Err: wire.FromDetail(o.GetSourceError())}
+		case o.GetTargetError() != nil:
+			outs[i].Err = &connector.CopyError{Err: wire.FromDetail(o.GetTargetError())}
+		default:
+			r := o.GetResult()
+			outs[i].Result = &connector.AppendResult{Ref: r.GetRef(), DroppedFlags: r.GetDroppedFlags(), Notes: r.GetNotes()}
+			outs[i].Size = o.GetSize()
+		}
 	}
-	r := resp.GetResult()
-	return &connector.CopyResult{Size: resp.GetSize(), AppendResult: connector.AppendResult{Ref: r.GetRef(), DroppedFlags: r.GetDroppedFlags(), Notes: r.GetNotes()}}, nil
+	return outs, nil
 }
 
 func (s *remoteSource) Status(ctx context.Context, folder string) (*connector.FolderStatus, error) {

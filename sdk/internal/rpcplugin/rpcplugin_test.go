@@ -129,30 +129,38 @@ func TestCopyInsideThePlugin(t *testing.T) {
 	src, _ := cl.OpenSource(ctx, &connector.OpenRequest{User: "a"})
 	dst, _ := cl.OpenTarget(ctx, &connector.OpenRequest{User: "b"})
 	cp := src.(connector.SourceCopier)
-	res, err := cp.CopyTo(ctx, "INBOX", "1", dst, "INBOX", &connector.AppendMessage{InternalDate: time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC), Flags: []string{`\Seen`}})
-	if err != nil || res.Size != int64(len(body)) || res.Ref != "1" {
-		t.Fatalf("CopyTo = %+v, %v", res, err)
+	date := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+	mem.Seed("a", "INBOX", []byte("Subject: second\r\n\r\nx\r\n"), date)
+	outs, err := cp.CopyTo(ctx, "INBOX", []connector.CopyItem{
+		{ID: "1", InternalDate: date, Flags: []string{`\Seen`}},
+		{ID: "99"},
+		{ID: "2", InternalDate: date},
+	}, dst, "INBOX")
+	if err != nil || len(outs) != 3 {
+		t.Fatalf("CopyTo = %+v, %v", outs, err)
+	}
+	if outs[0].Err != nil || outs[0].Size != int64(len(body)) || outs[0].Result.Ref != "1" || outs[2].Err != nil || outs[2].Result.Ref != "2" {
+		t.Fatalf("outcomes %+v", outs)
 	}
 	got := mem.Messages("b", "INBOX")
-	if len(got) != 1 || !bytes.Equal(got[0].Data, body) || got[0].Flags[0] != `\Seen` {
-		t.Fatalf("copied message: %d messages", len(got))
+	if len(got) != 2 || !bytes.Equal(got[0].Data, body) || got[0].Flags[0] != `\Seen` {
+		t.Fatalf("copied: %d messages", len(got))
 	}
 	if n := c.counts["Fetch"] + c.counts["Append"]; n != 0 {
 		t.Fatalf("%d body chunks crossed the wire during a copy", n)
 	}
-	// Errors say which side failed.
-	_, err = cp.CopyTo(ctx, "INBOX", "99", dst, "INBOX", &connector.AppendMessage{})
+	// Each outcome says which side failed.
 	var ce *connector.CopyError
-	if !errors.As(err, &ce) || !ce.Source || !errors.Is(err, connector.ErrNotFound) {
-		t.Fatalf("copy of a missing message: %v", err)
+	if !errors.As(outs[1].Err, &ce) || !ce.Source || !errors.Is(outs[1].Err, connector.ErrNotFound) {
+		t.Fatalf("copy of a missing message: %v", outs[1].Err)
 	}
-	_, err = cp.CopyTo(ctx, "INBOX", "1", dst, "No such folder", &connector.AppendMessage{})
-	if !errors.As(err, &ce) || ce.Source || !errors.Is(err, connector.ErrNotFound) {
-		t.Fatalf("copy into a missing folder: %v", err)
+	outs, err = cp.CopyTo(ctx, "INBOX", []connector.CopyItem{{ID: "1"}}, dst, "No such folder")
+	if err != nil || !errors.As(outs[0].Err, &ce) || ce.Source || !errors.Is(outs[0].Err, connector.ErrNotFound) {
+		t.Fatalf("copy into a missing folder: %v %v", outs, err)
 	}
 	// A target of another process (here: in process) is not reachable.
 	other, _ := memconnector.New(nil).OpenTarget(ctx, &connector.OpenRequest{User: "c"})
-	if _, err := cp.CopyTo(ctx, "INBOX", "1", other, "INBOX", &connector.AppendMessage{}); !errors.Is(err, connector.ErrUnsupported) {
+	if _, err := cp.CopyTo(ctx, "INBOX", []connector.CopyItem{{ID: "1"}}, other, "INBOX"); !errors.Is(err, connector.ErrUnsupported) {
 		t.Fatalf("copy to another process: %v", err)
 	}
 }

@@ -344,9 +344,11 @@ func (s *server) SetFlags(ctx context.Context, req *pb.SetFlags_Request) (*pb.Se
 	return &pb.SetFlags_Response{DroppedFlags: res.DroppedFlags}, nil
 }
 
-// Copy pipes a message from a source session into a target session of
-// this process: Fetch's body is Append's body, and no byte crosses the
-// wire. It works for every connector, whatever its sessions are.
+// Copy copies messages from a source session into a target session of
+// this process, so that no body crosses the wire. A source session that
+// implements connector.SourceCopier for its own connector's targets does
+// it its own way (IMAP: one FETCH, one MULTIAPPEND); any other is served
+// by piping Fetch into Append, one message at a time.
 func (s *server) Copy(ctx context.Context, req *pb.Copy_Request) (*pb.Copy_Response, error) {
 	src, _, err := s.sourceOf(req.GetSourceSession())
 	if err != nil {
@@ -356,31 +358,73 @@ func (s *server) Copy(ctx context.Context, req *pb.Copy_Request) (*pb.Copy_Respo
 	if err != nil {
 		return nil, wire.ToStatus(err)
 	}
-	body, err := src.Fetch(ctx, req.GetFolder(), req.GetId())
+	items := make([]connector.CopyItem, len(req.GetItems()))
+	for i, it := range req.GetItems() {
+		items[i] = connector.CopyItem{
+			ID:           it.GetId(),
+			InternalDate: wire.TimeFromProto(it.GetInternalDateUnixNano(), it.GetInternalDateOffsetSec(), it.GetHasInternalDate()),
+			Flags:        it.GetFlags(),
+			MessageID:    it.GetMessageId(),
+			Fingerprint:  it.GetFingerprint(),
+		}
+	}
+	var outs []connector.CopyOutcome
+	if sc, ok := src.(connector.SourceCopier); ok {
+		outs, err = sc.CopyTo(ctx, req.GetFolder(), items, tgt, req.GetTargetFolder())
+		if errors.Is(err, connector.ErrUnsupported) {
+			outs, err = nil, nil
+		} else if err != nil {
+			return nil, wire.ToStatus(err)
+		} else if len(outs) != len(items) {
+			return nil, wire.ToStatus(connector.Errorf(connector.KindPermanent, "copy: connector returned %d outcomes for %d messages", len(outs), len(items)))
+		}
+	}
+	if outs == nil {
+		outs = make([]connector.CopyOutcome, len(items))
+		for i := range items {
+			outs[i] = pipe(ctx, src, req.GetFolder(), &items[i], tgt, req.GetTargetFolder())
+		}
+	}
+	resp := &pb.Copy_Response{Outcomes: make([]*pb.Copy_Outcome, len(outs))}
+	for i, o := range outs {
+		out := &pb.Copy_Outcome{Size: o.Size}
+		var ce *connector.CopyError
+		switch {
+		case o.Err == nil && o.Result != nil:
+			out.Result = &pb.Append_Response{Ref: o.Result.Ref, DroppedFlags: o.Result.DroppedFlags, Notes: o.Result.Notes}
+		case errors.As(o.Err, &ce) && ce.Source:
+			out.SourceError = wire.ErrorDetail(ce.Err)
+		case o.Err != nil:
+			out.TargetError = wire.ErrorDetail(o.Err)
+		default:
+			out.TargetError = wire.ErrorDetail(connector.Errorf(connector.KindPermanent, "copy: no result for message %s", items[i].ID))
+		}
+		resp.Outcomes[i] = out
+	}
+	return resp, nil
+}
+
+// pipe copies one message by streaming Fetch's body into Append.
+func pipe(ctx context.Context, src connector.Source, folder string, it *connector.CopyItem, tgt connector.Target, tfolder string) connector.CopyOutcome {
+	body, err := src.Fetch(ctx, folder, it.ID)
 	if err != nil {
-		return &pb.Copy_Response{SourceError: wire.ErrorDetail(err)}, nil
+		return connector.CopyOutcome{Err: &connector.CopyError{Source: true, Err: err}}
 	}
 	defer body.Close()
 	rb := &recordingReader{r: body}
-	res, err := tgt.Append(ctx, req.GetTargetFolder(), &connector.AppendMessage{
-		Size:         body.Size(),
-		Body:         rb,
-		InternalDate: wire.TimeFromProto(req.GetInternalDateUnixNano(), req.GetInternalDateOffsetSec(), req.GetHasInternalDate()),
-		Flags:        req.GetFlags(),
-		MessageID:    req.GetMessageId(),
-		Fingerprint:  req.GetFingerprint(),
+	res, err := tgt.Append(ctx, tfolder, &connector.AppendMessage{
+		Size: body.Size(), Body: rb, InternalDate: it.InternalDate, Flags: it.Flags, MessageID: it.MessageID, Fingerprint: it.Fingerprint,
 	})
-	if err != nil {
-		if rb.err != nil {
-			return &pb.Copy_Response{SourceError: wire.ErrorDetail(rb.err)}, nil
-		}
-		return &pb.Copy_Response{TargetError: wire.ErrorDetail(err)}, nil
+	switch {
+	case err != nil && rb.err != nil:
+		return connector.CopyOutcome{Err: &connector.CopyError{Source: true, Err: rb.err}}
+	case err != nil:
+		return connector.CopyOutcome{Err: &connector.CopyError{Err: err}}
+	case rb.n != body.Size():
+		return connector.CopyOutcome{Err: &connector.CopyError{Err: connector.Errorf(connector.KindPermanent,
+			"copy: target stored the message after reading %d of %d bytes", rb.n, body.Size())}}
 	}
-	if rb.n != body.Size() {
-		return &pb.Copy_Response{TargetError: wire.ErrorDetail(connector.Errorf(connector.KindPermanent,
-			"copy: target stored the message after reading %d of %d bytes", rb.n, body.Size()))}, nil
-	}
-	return &pb.Copy_Response{Size: rb.n, Result: &pb.Append_Response{Ref: res.Ref, DroppedFlags: res.DroppedFlags, Notes: res.Notes}}, nil
+	return connector.CopyOutcome{Result: res, Size: rb.n}
 }
 
 // recordingReader counts bytes and remembers the first read error.

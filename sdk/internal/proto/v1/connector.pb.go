@@ -2420,26 +2420,115 @@ func (x *SetFlags_Response) GetDroppedFlags() []string {
 	return nil
 }
 
-type Copy_Request struct {
+// Item is one message to copy, with the metadata to store it with.
+type Copy_Item struct {
 	state                 protoimpl.MessageState `protogen:"open.v1"`
-	SourceSession         string                 `protobuf:"bytes,1,opt,name=source_session,json=sourceSession,proto3" json:"source_session,omitempty"`
-	Folder                string                 `protobuf:"bytes,2,opt,name=folder,proto3" json:"folder,omitempty"`
-	Id                    string                 `protobuf:"bytes,3,opt,name=id,proto3" json:"id,omitempty"`
-	TargetSession         string                 `protobuf:"bytes,4,opt,name=target_session,json=targetSession,proto3" json:"target_session,omitempty"`
-	TargetFolder          string                 `protobuf:"bytes,5,opt,name=target_folder,json=targetFolder,proto3" json:"target_folder,omitempty"`
-	InternalDateUnixNano  int64                  `protobuf:"varint,6,opt,name=internal_date_unix_nano,json=internalDateUnixNano,proto3" json:"internal_date_unix_nano,omitempty"`
-	InternalDateOffsetSec int32                  `protobuf:"varint,7,opt,name=internal_date_offset_sec,json=internalDateOffsetSec,proto3" json:"internal_date_offset_sec,omitempty"`
-	HasInternalDate       bool                   `protobuf:"varint,8,opt,name=has_internal_date,json=hasInternalDate,proto3" json:"has_internal_date,omitempty"`
-	Flags                 []string               `protobuf:"bytes,9,rep,name=flags,proto3" json:"flags,omitempty"`
-	MessageId             string                 `protobuf:"bytes,10,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
-	Fingerprint           string                 `protobuf:"bytes,11,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
+	Id                    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	InternalDateUnixNano  int64                  `protobuf:"varint,2,opt,name=internal_date_unix_nano,json=internalDateUnixNano,proto3" json:"internal_date_unix_nano,omitempty"`
+	InternalDateOffsetSec int32                  `protobuf:"varint,3,opt,name=internal_date_offset_sec,json=internalDateOffsetSec,proto3" json:"internal_date_offset_sec,omitempty"`
+	HasInternalDate       bool                   `protobuf:"varint,4,opt,name=has_internal_date,json=hasInternalDate,proto3" json:"has_internal_date,omitempty"`
+	Flags                 []string               `protobuf:"bytes,5,rep,name=flags,proto3" json:"flags,omitempty"`
+	MessageId             string                 `protobuf:"bytes,6,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
+	Fingerprint           string                 `protobuf:"bytes,7,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
 	unknownFields         protoimpl.UnknownFields
 	sizeCache             protoimpl.SizeCache
 }
 
+func (x *Copy_Item) Reset() {
+	*x = Copy_Item{}
+	mi := &file_connector_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Copy_Item) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Copy_Item) ProtoMessage() {}
+
+func (x *Copy_Item) ProtoReflect() protoreflect.Message {
+	mi := &file_connector_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Copy_Item.ProtoReflect.Descriptor instead.
+func (*Copy_Item) Descriptor() ([]byte, []int) {
+	return file_connector_proto_rawDescGZIP(), []int{17, 0}
+}
+
+func (x *Copy_Item) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Copy_Item) GetInternalDateUnixNano() int64 {
+	if x != nil {
+		return x.InternalDateUnixNano
+	}
+	return 0
+}
+
+func (x *Copy_Item) GetInternalDateOffsetSec() int32 {
+	if x != nil {
+		return x.InternalDateOffsetSec
+	}
+	return 0
+}
+
+func (x *Copy_Item) GetHasInternalDate() bool {
+	if x != nil {
+		return x.HasInternalDate
+	}
+	return false
+}
+
+func (x *Copy_Item) GetFlags() []string {
+	if x != nil {
+		return x.Flags
+	}
+	return nil
+}
+
+func (x *Copy_Item) GetMessageId() string {
+	if x != nil {
+		return x.MessageId
+	}
+	return ""
+}
+
+func (x *Copy_Item) GetFingerprint() string {
+	if x != nil {
+		return x.Fingerprint
+	}
+	return ""
+}
+
+type Copy_Request struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SourceSession string                 `protobuf:"bytes,1,opt,name=source_session,json=sourceSession,proto3" json:"source_session,omitempty"`
+	Folder        string                 `protobuf:"bytes,2,opt,name=folder,proto3" json:"folder,omitempty"`
+	TargetSession string                 `protobuf:"bytes,3,opt,name=target_session,json=targetSession,proto3" json:"target_session,omitempty"`
+	TargetFolder  string                 `protobuf:"bytes,4,opt,name=target_folder,json=targetFolder,proto3" json:"target_folder,omitempty"`
+	// items are copied in order; a connector may store them together
+	// (IMAP: one UID FETCH and one MULTIAPPEND).
+	Items         []*Copy_Item `protobuf:"bytes,5,rep,name=items,proto3" json:"items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
 func (x *Copy_Request) Reset() {
 	*x = Copy_Request{}
-	mi := &file_connector_proto_msgTypes[41]
+	mi := &file_connector_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2451,7 +2540,7 @@ func (x *Copy_Request) String() string {
 func (*Copy_Request) ProtoMessage() {}
 
 func (x *Copy_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[41]
+	mi := &file_connector_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2464,7 +2553,7 @@ func (x *Copy_Request) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Copy_Request.ProtoReflect.Descriptor instead.
 func (*Copy_Request) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{17, 0}
+	return file_connector_proto_rawDescGZIP(), []int{17, 1}
 }
 
 func (x *Copy_Request) GetSourceSession() string {
@@ -2477,13 +2566,6 @@ func (x *Copy_Request) GetSourceSession() string {
 func (x *Copy_Request) GetFolder() string {
 	if x != nil {
 		return x.Folder
-	}
-	return ""
-}
-
-func (x *Copy_Request) GetId() string {
-	if x != nil {
-		return x.Id
 	}
 	return ""
 }
@@ -2502,52 +2584,17 @@ func (x *Copy_Request) GetTargetFolder() string {
 	return ""
 }
 
-func (x *Copy_Request) GetInternalDateUnixNano() int64 {
+func (x *Copy_Request) GetItems() []*Copy_Item {
 	if x != nil {
-		return x.InternalDateUnixNano
-	}
-	return 0
-}
-
-func (x *Copy_Request) GetInternalDateOffsetSec() int32 {
-	if x != nil {
-		return x.InternalDateOffsetSec
-	}
-	return 0
-}
-
-func (x *Copy_Request) GetHasInternalDate() bool {
-	if x != nil {
-		return x.HasInternalDate
-	}
-	return false
-}
-
-func (x *Copy_Request) GetFlags() []string {
-	if x != nil {
-		return x.Flags
+		return x.Items
 	}
 	return nil
 }
 
-func (x *Copy_Request) GetMessageId() string {
-	if x != nil {
-		return x.MessageId
-	}
-	return ""
-}
-
-func (x *Copy_Request) GetFingerprint() string {
-	if x != nil {
-		return x.Fingerprint
-	}
-	return ""
-}
-
-// Response carries the append's result, or says which side failed:
-// source_error means the source could not be read (nothing was stored);
-// target_error means the target failed or refused the message.
-type Copy_Response struct {
+// Outcome is one item's result, or which side failed: source_error means
+// the source could not be read (nothing was stored); target_error means
+// the target failed or refused the message.
+type Copy_Outcome struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Result        *Append_Response       `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
 	SourceError   *ErrorDetail           `protobuf:"bytes,2,opt,name=source_error,json=sourceError,proto3" json:"source_error,omitempty"`
@@ -2557,9 +2604,74 @@ type Copy_Response struct {
 	sizeCache     protoimpl.SizeCache
 }
 
+func (x *Copy_Outcome) Reset() {
+	*x = Copy_Outcome{}
+	mi := &file_connector_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Copy_Outcome) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Copy_Outcome) ProtoMessage() {}
+
+func (x *Copy_Outcome) ProtoReflect() protoreflect.Message {
+	mi := &file_connector_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Copy_Outcome.ProtoReflect.Descriptor instead.
+func (*Copy_Outcome) Descriptor() ([]byte, []int) {
+	return file_connector_proto_rawDescGZIP(), []int{17, 2}
+}
+
+func (x *Copy_Outcome) GetResult() *Append_Response {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *Copy_Outcome) GetSourceError() *ErrorDetail {
+	if x != nil {
+		return x.SourceError
+	}
+	return nil
+}
+
+func (x *Copy_Outcome) GetTargetError() *ErrorDetail {
+	if x != nil {
+		return x.TargetError
+	}
+	return nil
+}
+
+func (x *Copy_Outcome) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+type Copy_Response struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Outcomes      []*Copy_Outcome        `protobuf:"bytes,1,rep,name=outcomes,proto3" json:"outcomes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
 func (x *Copy_Response) Reset() {
 	*x = Copy_Response{}
-	mi := &file_connector_proto_msgTypes[42]
+	mi := &file_connector_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2571,7 +2683,7 @@ func (x *Copy_Response) String() string {
 func (*Copy_Response) ProtoMessage() {}
 
 func (x *Copy_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[42]
+	mi := &file_connector_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2584,35 +2696,14 @@ func (x *Copy_Response) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Copy_Response.ProtoReflect.Descriptor instead.
 func (*Copy_Response) Descriptor() ([]byte, []int) {
-	return file_connector_proto_rawDescGZIP(), []int{17, 1}
+	return file_connector_proto_rawDescGZIP(), []int{17, 3}
 }
 
-func (x *Copy_Response) GetResult() *Append_Response {
+func (x *Copy_Response) GetOutcomes() []*Copy_Outcome {
 	if x != nil {
-		return x.Result
+		return x.Outcomes
 	}
 	return nil
-}
-
-func (x *Copy_Response) GetSourceError() *ErrorDetail {
-	if x != nil {
-		return x.SourceError
-	}
-	return nil
-}
-
-func (x *Copy_Response) GetTargetError() *ErrorDetail {
-	if x != nil {
-		return x.TargetError
-	}
-	return nil
-}
-
-func (x *Copy_Response) GetSize() int64 {
-	if x != nil {
-		return x.Size
-	}
-	return 0
 }
 
 var File_connector_proto protoreflect.FileDescriptor
@@ -2772,27 +2863,30 @@ const file_connector_proto_rawDesc = "" +
 	"\x03ref\x18\x03 \x01(\tR\x03ref\x12\x14\n" +
 	"\x05flags\x18\x04 \x03(\tR\x05flags\x1a/\n" +
 	"\bResponse\x12#\n" +
-	"\rdropped_flags\x18\x01 \x03(\tR\fdroppedFlags\"\x83\x05\n" +
-	"\x04Copy\x1a\x97\x03\n" +
+	"\rdropped_flags\x18\x01 \x03(\tR\fdroppedFlags\"\x88\x06\n" +
+	"\x04Copy\x1a\x89\x02\n" +
+	"\x04Item\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x125\n" +
+	"\x17internal_date_unix_nano\x18\x02 \x01(\x03R\x14internalDateUnixNano\x127\n" +
+	"\x18internal_date_offset_sec\x18\x03 \x01(\x05R\x15internalDateOffsetSec\x12*\n" +
+	"\x11has_internal_date\x18\x04 \x01(\bR\x0fhasInternalDate\x12\x14\n" +
+	"\x05flags\x18\x05 \x03(\tR\x05flags\x12\x1d\n" +
+	"\n" +
+	"message_id\x18\x06 \x01(\tR\tmessageId\x12 \n" +
+	"\vfingerprint\x18\a \x01(\tR\vfingerprint\x1a\xc8\x01\n" +
 	"\aRequest\x12%\n" +
 	"\x0esource_session\x18\x01 \x01(\tR\rsourceSession\x12\x16\n" +
-	"\x06folder\x18\x02 \x01(\tR\x06folder\x12\x0e\n" +
-	"\x02id\x18\x03 \x01(\tR\x02id\x12%\n" +
-	"\x0etarget_session\x18\x04 \x01(\tR\rtargetSession\x12#\n" +
-	"\rtarget_folder\x18\x05 \x01(\tR\ftargetFolder\x125\n" +
-	"\x17internal_date_unix_nano\x18\x06 \x01(\x03R\x14internalDateUnixNano\x127\n" +
-	"\x18internal_date_offset_sec\x18\a \x01(\x05R\x15internalDateOffsetSec\x12*\n" +
-	"\x11has_internal_date\x18\b \x01(\bR\x0fhasInternalDate\x12\x14\n" +
-	"\x05flags\x18\t \x03(\tR\x05flags\x12\x1d\n" +
-	"\n" +
-	"message_id\x18\n" +
-	" \x01(\tR\tmessageId\x12 \n" +
-	"\vfingerprint\x18\v \x01(\tR\vfingerprint\x1a\xe0\x01\n" +
-	"\bResponse\x12:\n" +
+	"\x06folder\x18\x02 \x01(\tR\x06folder\x12%\n" +
+	"\x0etarget_session\x18\x03 \x01(\tR\rtargetSession\x12#\n" +
+	"\rtarget_folder\x18\x04 \x01(\tR\ftargetFolder\x122\n" +
+	"\x05items\x18\x05 \x03(\v2\x1c.tern.connector.v1.Copy.ItemR\x05items\x1a\xdf\x01\n" +
+	"\aOutcome\x12:\n" +
 	"\x06result\x18\x01 \x01(\v2\".tern.connector.v1.Append.ResponseR\x06result\x12A\n" +
 	"\fsource_error\x18\x02 \x01(\v2\x1e.tern.connector.v1.ErrorDetailR\vsourceError\x12A\n" +
 	"\ftarget_error\x18\x03 \x01(\v2\x1e.tern.connector.v1.ErrorDetailR\vtargetError\x12\x12\n" +
-	"\x04size\x18\x04 \x01(\x03R\x04size*>\n" +
+	"\x04size\x18\x04 \x01(\x03R\x04size\x1aG\n" +
+	"\bResponse\x12;\n" +
+	"\boutcomes\x18\x01 \x03(\v2\x1f.tern.connector.v1.Copy.OutcomeR\boutcomes*>\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vROLE_SOURCE\x10\x01\x12\x0f\n" +
@@ -2835,7 +2929,7 @@ func file_connector_proto_rawDescGZIP() []byte {
 }
 
 var file_connector_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
+var file_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_connector_proto_goTypes = []any{
 	(Role)(0),                     // 0: tern.connector.v1.Role
 	(ErrorKind)(0),                // 1: tern.connector.v1.ErrorKind
@@ -2880,8 +2974,10 @@ var file_connector_proto_goTypes = []any{
 	(*Lookup_Response)(nil),       // 40: tern.connector.v1.Lookup.Response
 	(*SetFlags_Request)(nil),      // 41: tern.connector.v1.SetFlags.Request
 	(*SetFlags_Response)(nil),     // 42: tern.connector.v1.SetFlags.Response
-	(*Copy_Request)(nil),          // 43: tern.connector.v1.Copy.Request
-	(*Copy_Response)(nil),         // 44: tern.connector.v1.Copy.Response
+	(*Copy_Item)(nil),             // 43: tern.connector.v1.Copy.Item
+	(*Copy_Request)(nil),          // 44: tern.connector.v1.Copy.Request
+	(*Copy_Outcome)(nil),          // 45: tern.connector.v1.Copy.Outcome
+	(*Copy_Response)(nil),         // 46: tern.connector.v1.Copy.Response
 }
 var file_connector_proto_depIdxs = []int32{
 	1,  // 0: tern.connector.v1.ErrorDetail.kind:type_name -> tern.connector.v1.ErrorKind
@@ -2893,38 +2989,40 @@ var file_connector_proto_depIdxs = []int32{
 	11, // 6: tern.connector.v1.List.Page.messages:type_name -> tern.connector.v1.Message
 	13, // 7: tern.connector.v1.Fetch.Chunk.meta:type_name -> tern.connector.v1.ChunkMeta
 	36, // 8: tern.connector.v1.Append.Chunk.meta:type_name -> tern.connector.v1.Append.Meta
-	38, // 9: tern.connector.v1.Copy.Response.result:type_name -> tern.connector.v1.Append.Response
-	2,  // 10: tern.connector.v1.Copy.Response.source_error:type_name -> tern.connector.v1.ErrorDetail
-	2,  // 11: tern.connector.v1.Copy.Response.target_error:type_name -> tern.connector.v1.ErrorDetail
-	20, // 12: tern.connector.v1.Connector.Describe:input_type -> tern.connector.v1.Describe.Request
-	22, // 13: tern.connector.v1.Connector.Open:input_type -> tern.connector.v1.Open.Request
-	24, // 14: tern.connector.v1.Connector.Close:input_type -> tern.connector.v1.Close.Request
-	26, // 15: tern.connector.v1.Connector.Folders:input_type -> tern.connector.v1.Folders.Request
-	28, // 16: tern.connector.v1.Connector.Status:input_type -> tern.connector.v1.Status.Request
-	30, // 17: tern.connector.v1.Connector.List:input_type -> tern.connector.v1.List.Request
-	32, // 18: tern.connector.v1.Connector.Fetch:input_type -> tern.connector.v1.Fetch.Request
-	34, // 19: tern.connector.v1.Connector.EnsureFolder:input_type -> tern.connector.v1.EnsureFolder.Request
-	37, // 20: tern.connector.v1.Connector.Append:input_type -> tern.connector.v1.Append.Chunk
-	39, // 21: tern.connector.v1.Connector.Lookup:input_type -> tern.connector.v1.Lookup.Request
-	41, // 22: tern.connector.v1.Connector.SetFlags:input_type -> tern.connector.v1.SetFlags.Request
-	43, // 23: tern.connector.v1.Connector.Copy:input_type -> tern.connector.v1.Copy.Request
-	21, // 24: tern.connector.v1.Connector.Describe:output_type -> tern.connector.v1.Describe.Response
-	23, // 25: tern.connector.v1.Connector.Open:output_type -> tern.connector.v1.Open.Response
-	25, // 26: tern.connector.v1.Connector.Close:output_type -> tern.connector.v1.Close.Response
-	27, // 27: tern.connector.v1.Connector.Folders:output_type -> tern.connector.v1.Folders.Response
-	29, // 28: tern.connector.v1.Connector.Status:output_type -> tern.connector.v1.Status.Response
-	31, // 29: tern.connector.v1.Connector.List:output_type -> tern.connector.v1.List.Page
-	33, // 30: tern.connector.v1.Connector.Fetch:output_type -> tern.connector.v1.Fetch.Chunk
-	35, // 31: tern.connector.v1.Connector.EnsureFolder:output_type -> tern.connector.v1.EnsureFolder.Response
-	38, // 32: tern.connector.v1.Connector.Append:output_type -> tern.connector.v1.Append.Response
-	40, // 33: tern.connector.v1.Connector.Lookup:output_type -> tern.connector.v1.Lookup.Response
-	42, // 34: tern.connector.v1.Connector.SetFlags:output_type -> tern.connector.v1.SetFlags.Response
-	44, // 35: tern.connector.v1.Connector.Copy:output_type -> tern.connector.v1.Copy.Response
-	24, // [24:36] is the sub-list for method output_type
-	12, // [12:24] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	43, // 9: tern.connector.v1.Copy.Request.items:type_name -> tern.connector.v1.Copy.Item
+	38, // 10: tern.connector.v1.Copy.Outcome.result:type_name -> tern.connector.v1.Append.Response
+	2,  // 11: tern.connector.v1.Copy.Outcome.source_error:type_name -> tern.connector.v1.ErrorDetail
+	2,  // 12: tern.connector.v1.Copy.Outcome.target_error:type_name -> tern.connector.v1.ErrorDetail
+	45, // 13: tern.connector.v1.Copy.Response.outcomes:type_name -> tern.connector.v1.Copy.Outcome
+	20, // 14: tern.connector.v1.Connector.Describe:input_type -> tern.connector.v1.Describe.Request
+	22, // 15: tern.connector.v1.Connector.Open:input_type -> tern.connector.v1.Open.Request
+	24, // 16: tern.connector.v1.Connector.Close:input_type -> tern.connector.v1.Close.Request
+	26, // 17: tern.connector.v1.Connector.Folders:input_type -> tern.connector.v1.Folders.Request
+	28, // 18: tern.connector.v1.Connector.Status:input_type -> tern.connector.v1.Status.Request
+	30, // 19: tern.connector.v1.Connector.List:input_type -> tern.connector.v1.List.Request
+	32, // 20: tern.connector.v1.Connector.Fetch:input_type -> tern.connector.v1.Fetch.Request
+	34, // 21: tern.connector.v1.Connector.EnsureFolder:input_type -> tern.connector.v1.EnsureFolder.Request
+	37, // 22: tern.connector.v1.Connector.Append:input_type -> tern.connector.v1.Append.Chunk
+	39, // 23: tern.connector.v1.Connector.Lookup:input_type -> tern.connector.v1.Lookup.Request
+	41, // 24: tern.connector.v1.Connector.SetFlags:input_type -> tern.connector.v1.SetFlags.Request
+	44, // 25: tern.connector.v1.Connector.Copy:input_type -> tern.connector.v1.Copy.Request
+	21, // 26: tern.connector.v1.Connector.Describe:output_type -> tern.connector.v1.Describe.Response
+	23, // 27: tern.connector.v1.Connector.Open:output_type -> tern.connector.v1.Open.Response
+	25, // 28: tern.connector.v1.Connector.Close:output_type -> tern.connector.v1.Close.Response
+	27, // 29: tern.connector.v1.Connector.Folders:output_type -> tern.connector.v1.Folders.Response
+	29, // 30: tern.connector.v1.Connector.Status:output_type -> tern.connector.v1.Status.Response
+	31, // 31: tern.connector.v1.Connector.List:output_type -> tern.connector.v1.List.Page
+	33, // 32: tern.connector.v1.Connector.Fetch:output_type -> tern.connector.v1.Fetch.Chunk
+	35, // 33: tern.connector.v1.Connector.EnsureFolder:output_type -> tern.connector.v1.EnsureFolder.Response
+	38, // 34: tern.connector.v1.Connector.Append:output_type -> tern.connector.v1.Append.Response
+	40, // 35: tern.connector.v1.Connector.Lookup:output_type -> tern.connector.v1.Lookup.Response
+	42, // 36: tern.connector.v1.Connector.SetFlags:output_type -> tern.connector.v1.SetFlags.Response
+	46, // 37: tern.connector.v1.Connector.Copy:output_type -> tern.connector.v1.Copy.Response
+	26, // [26:38] is the sub-list for method output_type
+	14, // [14:26] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_connector_proto_init() }
@@ -2938,7 +3036,7 @@ func file_connector_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_connector_proto_rawDesc), len(file_connector_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   43,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

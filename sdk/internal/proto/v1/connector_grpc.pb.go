@@ -69,10 +69,10 @@ type ConnectorClient interface {
 	Append(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[Append_Chunk, Append_Response], error)
 	Lookup(ctx context.Context, in *Lookup_Request, opts ...grpc.CallOption) (*Lookup_Response, error)
 	SetFlags(ctx context.Context, in *SetFlags_Request, opts ...grpc.CallOption) (*SetFlags_Response, error)
-	// Copy copies one message from a source session to a target session of
-	// the same plugin process, so that the body never leaves the plugin.
-	// Core uses it when both sessions live in one process, and streams the
-	// body through Fetch and Append otherwise.
+	// Copy copies messages from a source session to a target session of the
+	// same plugin process, so that bodies never leave the plugin. Core uses
+	// it when both sessions live in one process, and streams bodies through
+	// Fetch and Append otherwise.
 	Copy(ctx context.Context, in *Copy_Request, opts ...grpc.CallOption) (*Copy_Response, error)
 }
 
@@ -246,10 +246,10 @@ type ConnectorServer interface {
 	Append(grpc.ClientStreamingServer[Append_Chunk, Append_Response]) error
 	Lookup(context.Context, *Lookup_Request) (*Lookup_Response, error)
 	SetFlags(context.Context, *SetFlags_Request) (*SetFlags_Response, error)
-	// Copy copies one message from a source session to a target session of
-	// the same plugin process, so that the body never leaves the plugin.
-	// Core uses it when both sessions live in one process, and streams the
-	// body through Fetch and Append otherwise.
+	// Copy copies messages from a source session to a target session of the
+	// same plugin process, so that bodies never leave the plugin. Core uses
+	// it when both sessions live in one process, and streams bodies through
+	// Fetch and Append otherwise.
 	Copy(context.Context, *Copy_Request) (*Copy_Response, error)
 	mustEmbedUnimplementedConnectorServer()
 }
