@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -130,4 +131,78 @@ func main() { fmt.Fprintln(os.Stderr, os.Environ()); os.Exit(1) }`), 0o644)
 	if !strings.Contains(logs.String(), "PATH=") {
 		t.Fatalf("the plugin's output did not reach the log (test is blind):\n%s", logs.String())
 	}
+}
+
+func TestTraceDataLevelSurvives(t *testing.T) {
+	// The plugin logs at every level; the host's logger must receive each
+	// line at its own level, trace data included.
+	dir := t.TempDir()
+	src := filepath.Join(dir, "main.go")
+	os.WriteFile(src, []byte(`package main
+import ("context"; "github.com/ternmail/tern/sdk/connector"; "github.com/ternmail/tern/sdk/memconnector"; "github.com/ternmail/tern/sdk/serve")
+type c struct{ *memconnector.Connector }
+func (x c) Describe(ctx context.Context) (*connector.Description, error) {
+	l := serve.Logger()
+	l.Log(ctx, connector.LevelTraceData, "data line")
+	l.Log(ctx, connector.LevelTrace, "trace line")
+	l.Debug("debug line")
+	return x.Connector.Describe(ctx)
+}
+func main() { serve.Run(c{memconnector.New(nil)}) }
+`), 0o644)
+	bin := filepath.Join(dir, "tern-connector-mem")
+	cmd := exec.Command("go", "build", "-o", bin, src)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	for _, tc := range []struct {
+		level slog.Level
+		want  map[string]slog.Level
+		not   []string
+	}{
+		{connector.LevelTraceData, map[string]slog.Level{"data line": connector.LevelTraceData, "trace line": connector.LevelTrace, "debug line": slog.LevelDebug}, nil},
+		{connector.LevelTrace, map[string]slog.Level{"trace line": connector.LevelTrace}, []string{"data line"}},
+	} {
+		rec := &recorder{}
+		p, err := host.Start(bin, host.WithLogLevel(tc.level), host.WithLogger(slog.New(rec)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Connector().Describe(context.Background())
+		p.Kill()
+		got := rec.levels()
+		for msg, lvl := range tc.want {
+			if l, ok := got[msg]; !ok || l != lvl {
+				t.Errorf("at %v: %q arrived at %v (present %v), want %v", tc.level, msg, l, ok, lvl)
+			}
+		}
+		for _, msg := range tc.not {
+			if _, ok := got[msg]; ok {
+				t.Errorf("at %v: %q arrived", tc.level, msg)
+			}
+		}
+	}
+}
+
+type recorder struct {
+	mu   sync.Mutex
+	recs map[string]slog.Level
+}
+
+func (r *recorder) Enabled(context.Context, slog.Level) bool { return true }
+func (r *recorder) Handle(_ context.Context, rec slog.Record) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.recs == nil {
+		r.recs = map[string]slog.Level{}
+	}
+	r.recs[rec.Message] = rec.Level
+	return nil
+}
+func (r *recorder) WithAttrs([]slog.Attr) slog.Handler { return r }
+func (r *recorder) WithGroup(string) slog.Handler      { return r }
+func (r *recorder) levels() map[string]slog.Level {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.recs
 }

@@ -10,7 +10,17 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/ternmail/tern/sdk/connector"
+	"github.com/ternmail/tern/sdk/serve"
 )
+
+// hclogLevel names the hclog level that lets lines at l through; hclog's
+// lowest is trace, which then also carries trace-data lines.
+func hclogLevel(l slog.Level) string {
+	if l < slog.LevelDebug {
+		return "trace"
+	}
+	return levelName(l)
+}
 
 // newHCLogger returns an hclog.Logger (what go-plugin wants) that forwards
 // every line, the plugin's included, to a *slog.Logger at its level.
@@ -19,7 +29,7 @@ func newHCLogger(l *slog.Logger, level slog.Level) hclog.Logger {
 		Name:       "plugin",
 		Output:     &slogWriter{log: l},
 		JSONFormat: true,
-		Level:      hclog.LevelFromString(levelName(level)),
+		Level:      hclog.LevelFromString(hclogLevel(level)),
 	})
 }
 
@@ -38,7 +48,11 @@ func (w *slogWriter) Write(p []byte) (int, error) {
 		msg, _ := m["@message"].(string)
 		lvl, _ := m["@level"].(string)
 		mod, _ := m["@module"].(string)
-		for _, k := range []string{"@message", "@level", "@timestamp", "@module", "@caller", "timestamp"} {
+		level := parseLevel(lvl)
+		if td, _ := m[serve.TraceDataKey].(bool); td {
+			level = connector.LevelTraceData
+		}
+		for _, k := range []string{"@message", "@level", "@timestamp", "@module", "@caller", "timestamp", serve.TraceDataKey} {
 			delete(m, k)
 		}
 		keys := make([]string, 0, len(m))
@@ -53,7 +67,7 @@ func (w *slogWriter) Write(p []byte) (int, error) {
 		for _, k := range keys {
 			args = append(args, k, m[k])
 		}
-		w.log.Log(context.Background(), parseLevel(lvl), msg, args...)
+		w.log.Log(context.Background(), level, msg, args...)
 	}
 	return len(p), nil
 }

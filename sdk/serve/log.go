@@ -2,7 +2,9 @@ package serve
 
 import (
 	"context"
+
 	"encoding/json"
+	"github.com/ternmail/tern/sdk/connector"
 	"io"
 	"log/slog"
 	"strings"
@@ -26,6 +28,10 @@ type hclogHandler struct {
 func newHCLogHandler(w io.Writer, level slog.Leveler) *hclogHandler {
 	return &hclogHandler{mu: new(sync.Mutex), w: w, level: level}
 }
+
+// TraceDataKey marks log lines at connector.LevelTraceData, which hclog's
+// levels cannot express.
+const TraceDataKey = "tern_tracedata"
 
 const hclogTimeFormat = "2006-01-02T15:04:05.000000Z07:00"
 
@@ -61,6 +67,10 @@ func (h *hclogHandler) Handle(_ context.Context, r slog.Record) error {
 		t = time.Now()
 	}
 	m["@level"] = levelName(r.Level)
+	if r.Level <= connector.LevelTraceData {
+		// hclog has no level below trace; the host restores it from this.
+		m[TraceDataKey] = true
+	}
 	m["@message"] = r.Message
 	m["@timestamp"] = t.Format(hclogTimeFormat)
 	b, err := json.Marshal(m)
