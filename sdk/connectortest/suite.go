@@ -126,8 +126,13 @@ type mailbox struct {
 
 func (s *suite) open(t *testing.T) *mailbox {
 	t.Helper()
+	return s.openOn(t, s.newConn(t))
+}
+
+// openOn opens a fresh mailbox on connection c.
+func (s *suite) openOn(t *testing.T, c connector.Connector) *mailbox {
+	t.Helper()
 	ctx := s.ctx(t)
-	c := s.newConn(t)
 	m := &mailbox{req: s.h.Mailbox(t)}
 	var h *connector.Hierarchy
 	var err error
@@ -331,6 +336,74 @@ func (s *suite) runSource(t *testing.T) {
 	})
 	if s.d.Capabilities.DeltaCheckpoints {
 		t.Run("DeltaCheckpoint", s.testDelta)
+	}
+	if s.d.HasRole(connector.RoleTarget) {
+		t.Run("CopyTo", s.testCopyTo)
+	}
+}
+
+// testCopyTo copies between two mailboxes of the connector with
+// SourceCopier, when the source session offers it (over the wire it always
+// does).
+func (s *suite) testCopyTo(t *testing.T) {
+	c := s.newConn(t)
+	from, to := s.openOn(t, c), s.openOn(t, c)
+	cp, ok := from.src.(connector.SourceCopier)
+	if !ok {
+		t.Skip("the source session does not copy directly; core streams instead")
+	}
+	ctx := s.ctx(t)
+	corpus := s.corpus()
+	s.seed(t, from, "INBOX", corpus)
+	listed, _ := listAll(t, ctx, from.src, "INBOX", nil)
+	if len(listed) != len(corpus) {
+		t.Fatalf("seeded %d, listed %d", len(corpus), len(listed))
+	}
+	folder := to.path("Copied")
+	if _, err := to.tgt.EnsureFolder(ctx, folder, ""); err != nil {
+		t.Fatal(err)
+	}
+	items := make([]connector.CopyItem, 0, len(listed)+1)
+	for i, m := range listed {
+		items = append(items, connector.CopyItem{ID: m.ID, InternalDate: corpus[i].InternalDate, Flags: corpus[i].Flags, MessageID: m.MessageID, Fingerprint: m.Fingerprint})
+		if i == 1 {
+			items = append(items, connector.CopyItem{ID: "999999"}) // gone from the source
+		}
+	}
+	outs, err := cp.CopyTo(ctx, "INBOX", items, to.tgt, folder)
+	if errors.Is(err, connector.ErrUnsupported) {
+		t.Skip("the source session cannot reach this target directly")
+	}
+	if err != nil || len(outs) != len(items) {
+		t.Fatalf("CopyTo: %d outcomes for %d items, %v", len(outs), len(items), err)
+	}
+	var ce *connector.CopyError
+	if !errors.As(outs[2].Err, &ce) || !ce.Source || !errors.Is(outs[2].Err, connector.ErrNotFound) {
+		t.Fatalf("outcome of a missing message: %+v", outs[2])
+	}
+	outs = append(outs[:2], outs[3:]...)
+	for i, o := range outs {
+		if o.Err != nil || o.Result == nil || o.Size != int64(len(corpus[i].Data)) {
+			t.Fatalf("outcome %d: %+v", i, o)
+		}
+	}
+	if to.src == nil {
+		return
+	}
+	got, _ := listAll(t, ctx, to.src, folder, nil)
+	if len(got) != len(corpus) {
+		t.Fatalf("target holds %d messages after copying %d", len(got), len(corpus))
+	}
+	for i, m := range got {
+		if data := fetchAll(t, ctx, to.src, folder, m.ID); !bytes.Equal(data, corpus[i].Data) {
+			t.Errorf("message %d: copied %d bytes (sha256 %s), want %d (sha256 %s)", i, len(data), sum(data)[:12], len(corpus[i].Data), sum(corpus[i].Data)[:12])
+		}
+		if !m.InternalDate.Equal(corpus[i].InternalDate) {
+			t.Errorf("message %d: InternalDate %v, want %v", i, m.InternalDate, corpus[i].InternalDate)
+		}
+		if outs[i].Result.Ref != "" && outs[i].Result.Ref != m.ID {
+			t.Errorf("message %d: ref %q, stored as %q", i, outs[i].Result.Ref, m.ID)
+		}
 	}
 }
 
