@@ -89,9 +89,10 @@ func (r run) summaries(t *testing.T) []summary {
 
 // harness runs tern against the test servers with one state directory.
 type harness struct {
-	t     *testing.T
-	state string
-	env   []string
+	t       *testing.T
+	state   string
+	env     []string
+	reverse bool // migrate from "dst" to "src"
 }
 
 func newHarness(t *testing.T) *harness {
@@ -103,6 +104,9 @@ func newHarness(t *testing.T) *harness {
 
 func (h *harness) args(extra ...string) []string {
 	src, dst := testserver.DovecotSrc, testserver.DovecotDst
+	if h.reverse {
+		src, dst = dst, src
+	}
 	a := []string{"migrate", "--state", h.state, "--plugins", binDir, "--json", "--progress", "100ms",
 		"--source", "imap", "--source-host", src.Host, "--source-port", strconv.Itoa(src.Port), "--source-tls", "starttls", "--source-ca-file", testserver.CAFile(),
 		"--target", "imap", "--target-host", dst.Host, "--target-port", strconv.Itoa(dst.TLSPort), "--target-tls", "implicit", "--target-ca-file", testserver.CAFile(),
@@ -210,6 +214,26 @@ func TestMigrateHardCorpus(t *testing.T) {
 		t.Fatalf("after UIDVALIDITY change: %+v, want nothing copied and messages rematched", s.Totals)
 	}
 	requireSame(t, srcUser, dstUser)
+}
+
+// The other direction: "/" on the source, "." on the target.
+func TestMigrateHardCorpusReverse(t *testing.T) {
+	h := newHarness(t)
+	h.reverse = true
+	srcUser, dstUser := testserver.User(t, "rev-src"), testserver.User(t, "rev-dst")
+	testserver.SeedMailbox(t, testserver.DovecotDst, srcUser, corpus.Hard())
+	s := h.mustMigrate("--user", srcUser, "--target-user", dstUser)
+	if s.Status != "ok" || s.Totals.Copied != int64(hardCount()) {
+		t.Fatalf("first run: %+v, want %d copied", s, hardCount())
+	}
+	src := testserver.Snapshot(t, testserver.DovecotDst, srcUser)
+	dst := testserver.Snapshot(t, testserver.DovecotSrc, dstUser)
+	if diff := testserver.Compare(src, dst, nil); len(diff) > 0 {
+		t.Fatalf("target differs from source:\n%s", strings.Join(diff, "\n"))
+	}
+	if s := h.mustMigrate("--user", srcUser, "--target-user", dstUser); s.Totals.Copied != 0 {
+		t.Fatalf("re-run copied %d", s.Totals.Copied)
+	}
 }
 
 func doveadm(t *testing.T, args ...string) {
