@@ -57,24 +57,31 @@ func (s *countingStream) RecvMsg(m any) error {
 	return err
 }
 
-func TestBodiesCrossInChunks(t *testing.T) {
+// serveCounting serves impl on a unix socket with the plugin's options,
+// counting the body chunks of streaming calls, and returns a client.
+func serveCounting(t *testing.T, impl connector.Connector) (*Client, *counter) {
+	t.Helper()
 	c := &counter{counts: map[string]int{}, largest: map[string]int{}}
 	srv := grpc.NewServer(append(ServerOptions(), grpc.StreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
 		return h(srv, &countingStream{ServerStream: ss, c: c, method: filepath.Base(info.FullMethod)})
 	}))...)
-	pb.RegisterConnectorServer(srv, newServer(memconnector.New(nil)))
+	pb.RegisterConnectorServer(srv, newServer(impl))
 	ln, err := net.Listen("unix", filepath.Join(t.TempDir(), "s"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	go srv.Serve(ln)
-	defer srv.Stop()
+	t.Cleanup(srv.Stop)
 	conn, err := grpc.NewClient("unix://"+ln.Addr().String(), append(DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
-	cl := NewClient(pb.NewConnectorClient(conn))
+	t.Cleanup(func() { conn.Close() })
+	return NewClient(pb.NewConnectorClient(conn)), c
+}
+
+func TestBodiesCrossInChunks(t *testing.T) {
+	cl, c := serveCounting(t, memconnector.New(nil))
 	ctx := context.Background()
 
 	body := bytes.Repeat([]byte("tern"), 5<<20/4+1234) // just over 5 MiB
@@ -105,24 +112,8 @@ func TestBodiesCrossInChunks(t *testing.T) {
 }
 
 func TestCopyInsideThePlugin(t *testing.T) {
-	c := &counter{counts: map[string]int{}, largest: map[string]int{}}
 	mem := memconnector.New(nil)
-	srv := grpc.NewServer(append(ServerOptions(), grpc.StreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-		return h(srv, &countingStream{ServerStream: ss, c: c, method: filepath.Base(info.FullMethod)})
-	}))...)
-	pb.RegisterConnectorServer(srv, newServer(mem))
-	ln, err := net.Listen("unix", filepath.Join(t.TempDir(), "s"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	defer srv.Stop()
-	conn, err := grpc.NewClient("unix://"+ln.Addr().String(), append(DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	cl := NewClient(pb.NewConnectorClient(conn))
+	cl, c := serveCounting(t, mem)
 	ctx := context.Background()
 	body := bytes.Repeat([]byte("copy"), 3<<20/4)
 	mem.Seed("a", "INBOX", body, time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC))
