@@ -517,3 +517,23 @@ func TestServeHealth(t *testing.T) {
 	}
 	pw.Close()
 }
+
+func TestPluginsCommand(t *testing.T) {
+	// A copy of the binary elsewhere, so the default directory finds nothing.
+	elsewhere := filepath.Join(t.TempDir(), "tern")
+	b, _ := os.ReadFile(filepath.Join(binDir, "tern"))
+	os.WriteFile(elsewhere, b, 0o755)
+	out, err := exec.Command(elsewhere, "plugins", "list", "--plugins", binDir).CombinedOutput()
+	if err != nil || !regexp.MustCompile(`(?m)^imap\s+\S+\s+\[source target\]\s+[0-9a-f]{12}\s+ok$`).Match(out) {
+		t.Fatalf("plugins list: %v\n%s", err, out)
+	}
+	out, err = exec.Command(elsewhere, "plugins", "--plugins", binDir, "describe", "imap").Output()
+	var d struct {
+		ID             string          `json:"id"`
+		SettingsSchema json.RawMessage `json:"settings_schema"`
+		SHA256         string          `json:"sha256"`
+	}
+	if err != nil || json.Unmarshal(out, &d) != nil || d.ID != "imap" || len(d.SHA256) != 64 || !strings.Contains(string(d.SettingsSchema), `"host"`) {
+		t.Fatalf("plugins describe: %v\n%s", err, out)
+	}
+}

@@ -104,11 +104,26 @@ func runPlugins(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs := flag.NewFlagSet("tern plugins", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dir := fs.String("plugins", DefaultPluginsDir(), "plugins `directory`")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
+	// The subcommand and its argument may come before or after the flags.
+	var words []string
+	for len(args) > 0 {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return 0
+			}
+			return 2
 		}
-		return 2
+		if fs.NArg() == 0 {
+			break
+		}
+		words = append(words, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	arg := func(i int) string {
+		if i < len(words) {
+			return words[i]
+		}
+		return ""
 	}
 	h, err := pluginhost.New(*dir, nil)
 	if err != nil {
@@ -116,7 +131,7 @@ func runPlugins(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return 1
 	}
 	defer h.Close()
-	switch fs.Arg(0) {
+	switch arg(0) {
 	case "", "list":
 		tw := tabwriter.NewWriter(stdout, 2, 8, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tVERSION\tROLES\tSHA256\tSTATUS")
@@ -136,7 +151,7 @@ func runPlugins(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		tw.Flush()
 		return 0
 	case "describe":
-		m, err := h.Connector(fs.Arg(1))
+		m, err := h.Connector(arg(1))
 		if err != nil {
 			fmt.Fprintf(stderr, "tern plugins: %v\n", err)
 			return 1
@@ -153,6 +168,6 @@ func runPlugins(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		enc.Encode(out)
 		return 0
 	}
-	fmt.Fprintf(stderr, "tern plugins: unknown subcommand %q (list, describe ID)\n", fs.Arg(0))
+	fmt.Fprintf(stderr, "tern plugins: unknown subcommand %q (list, describe ID)\n", arg(0))
 	return 2
 }
