@@ -126,6 +126,13 @@ func (c *Connector) open(ctx context.Context, req *connector.OpenRequest, role c
 		log:  opts.Logger,
 		pool: imapkit.NewPool(cfg.maxConns, func(ctx context.Context) (*imapkit.Conn, error) { return imapkit.Dial(ctx, opts) }),
 	}
+	if role == connector.RoleTarget {
+		// MULTIAPPEND connections, dialled when a source copies into
+		// this target (see CopyTo).
+		s.appenders = imapkit.NewAppendPool(cfg.maxConns, func(ctx context.Context) (*imapkit.AppendConn, error) {
+			return imapkit.DialAppend(ctx, opts)
+		})
+	}
 	// Log in once now, so that a wrong password or an unreachable server
 	// fails the open rather than the first call.
 	conn, err := s.pool.Get(ctx, "")
@@ -156,6 +163,9 @@ type session struct {
 	pool *imapkit.Pool
 	caps imap.CapSet // as of the first login
 
+	// appenders are a target's MULTIAPPEND connections (nil for a source).
+	appenders *imapkit.AppendPool
+
 	nsMu sync.Mutex
 	ns   *namespaces
 }
@@ -163,6 +173,9 @@ type session struct {
 // Close implements connector.Source and connector.Target.
 func (s *session) Close(context.Context) error {
 	s.pool.Close()
+	if s.appenders != nil {
+		s.appenders.Close()
+	}
 	return nil
 }
 

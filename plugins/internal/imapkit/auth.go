@@ -12,15 +12,18 @@ import (
 	"github.com/ternmail/tern/sdk/connector"
 )
 
-// Login authenticates a freshly connected Conn. PasswordLogin is the only
-// implementation today; administrator modes slot in as further types:
+// Login authenticates a freshly connected connection: a Conn (go-imap) or
+// an AppendConn (imapkit's own MULTIAPPEND client), both of which are
+// Authenticators. PasswordLogin is the only implementation today;
+// administrator modes slot in as further types:
 //
 //   - SASL PLAIN with an authorization identity (log in as the admin,
 //     act as the user): sasl.NewPlainClient(user, admin, password);
 //   - master-user strings ("user*admin" with the admin's password over
 //     LOGIN or PLAIN), a PasswordLogin with a composed username;
 //   - PROXYAUTH (log in as the admin, then "PROXYAUTH user"), a Login
-//     that sends one more command after authenticating.
+//     that sends one more command after authenticating (Authenticator
+//     then grows a method for it, on both connection types).
 //
 // Authenticate runs inside the connection's operation (its context and
 // timeouts apply) and returns the server's refusal as is; Dial classifies
@@ -30,7 +33,39 @@ type Login interface {
 	// and a mechanism, never a secret.
 	Describe() string
 	// Authenticate logs c in.
-	Authenticate(ctx context.Context, c *Conn) error
+	Authenticate(ctx context.Context, c Authenticator) error
+}
+
+// Authenticator is a connection that a Login can log in: the two ways of
+// sending a password, each one operation bound to ctx whose failure is
+// returned classified with what (see Conn.Classify), the server's words
+// included and the secret never.
+type Authenticator interface {
+	// Caps returns the server's capabilities before the login.
+	Caps() imap.CapSet
+	// AuthPlain sends AUTHENTICATE PLAIN (RFC 4616) with an authorization
+	// identity ("" to act as username), a user name and a password, with
+	// the initial response inline where the server has SASL-IR.
+	AuthPlain(ctx context.Context, what, identity, username, password string) error
+	// AuthLogin sends the LOGIN command (RFC 9051 §6.2.3).
+	AuthLogin(ctx context.Context, what, username, password string) error
+}
+
+var (
+	_ Authenticator = (*Conn)(nil)
+	_ Authenticator = (*AppendConn)(nil)
+)
+
+// AuthPlain implements Authenticator.
+func (c *Conn) AuthPlain(ctx context.Context, what, identity, username, password string) error {
+	return c.Do(ctx, what, func() error {
+		return c.Client.Authenticate(sasl.NewPlainClient(identity, username, password))
+	})
+}
+
+// AuthLogin implements Authenticator.
+func (c *Conn) AuthLogin(ctx context.Context, what, username, password string) error {
+	return c.Do(ctx, what, func() error { return c.Client.Login(username, password).Wait() })
 }
 
 // Mechanism selects how a password is sent.
@@ -81,18 +116,16 @@ func (l *PasswordLogin) mechanism(caps imap.CapSet) (Mechanism, error) {
 }
 
 // Authenticate implements Login.
-func (l *PasswordLogin) Authenticate(ctx context.Context, c *Conn) error {
+func (l *PasswordLogin) Authenticate(ctx context.Context, c Authenticator) error {
 	mech, err := l.mechanism(c.Caps())
 	if err != nil {
 		return connector.Errorf(connector.KindAuth, "%s: %v", l.Describe(), err)
 	}
 	what := fmt.Sprintf("%s with %s", l.Describe(), mechName(mech))
-	return c.Do(ctx, what, func() error {
-		if mech == MechPlain {
-			return c.Client.Authenticate(sasl.NewPlainClient("", l.Username, l.Password))
-		}
-		return c.Client.Login(l.Username, l.Password).Wait()
-	})
+	if mech == MechPlain {
+		return c.AuthPlain(ctx, what, "", l.Username, l.Password)
+	}
+	return c.AuthLogin(ctx, what, l.Username, l.Password)
 }
 
 func mechName(m Mechanism) string {

@@ -166,6 +166,10 @@ func (c *Conn) Noop(ctx context.Context) error {
 	return c.Do(ctx, "noop", func() error { return c.Client.Noop().Wait() })
 }
 
+func (c *Conn) idleSince() time.Time { return c.lastUsed }
+func (c *Conn) markUsed()            { c.lastUsed = time.Now() }
+func (c *Conn) logDropped()          { c.log.Debug("imap connection dropped", "conn", c.ID) }
+
 // Close logs out (briefly, when the connection is healthy) and closes the
 // connection.
 func (c *Conn) Close() error {

@@ -92,37 +92,51 @@ func TLSConfig(host, caFile string, insecure bool) (*tls.Config, error) {
 
 var connSeq atomic.Uint64
 
-// Dial connects, protects the connection as o.TLS says, waits for the
-// greeting and logs in. Errors are classified: an unreachable server or a
-// dropped connection is KindUnavailable, a certificate that does not
-// verify KindInvalid, a refused login KindAuth.
-func Dial(ctx context.Context, o *Options) (*Conn, error) {
-	log := o.Logger
+// link is a connected and protected byte stream to a server, before any
+// IMAP client reads from it: what Dial and DialAppend share.
+type link struct {
+	id        string
+	log       *slog.Logger
+	mode      TLSMode
+	ioTimeout time.Duration
+	wc        *wireConn
+}
+
+// defaults returns o's logger, timeouts and TLS mode with the defaults
+// filled in.
+func (o *Options) defaults() (log *slog.Logger, connectTimeout, ioTimeout time.Duration, mode TLSMode) {
+	log = o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	connectTimeout, ioTimeout := o.ConnectTimeout, o.IOTimeout
+	connectTimeout, ioTimeout = o.ConnectTimeout, o.IOTimeout
 	if connectTimeout <= 0 {
 		connectTimeout = DefaultConnectTimeout
 	}
 	if ioTimeout <= 0 {
 		ioTimeout = DefaultIOTimeout
 	}
-	mode := o.TLS
+	mode = o.TLS
 	if mode == "" {
 		mode = TLSImplicit
 	}
-	id := fmt.Sprintf("imap-%d", connSeq.Add(1))
-	tr := newTracer(log, id)
+	return log, connectTimeout, ioTimeout, mode
+}
 
-	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
-	defer cancel()
-	what := "connect to " + o.Address
+// dialLink connects to o.Address within cctx (the connect timeout) and
+// protects the connection as o.TLS says. After STARTTLS, the link serves
+// a synthetic greeting first: the real one was read before the upgrade
+// (RFC 9051 §6.2.1: none follows it). ctx is the caller's context, for
+// classifying errors.
+func dialLink(ctx, cctx context.Context, o *Options) (*link, error) {
+	log, _, ioTimeout, mode := o.defaults()
+	l := &link{id: fmt.Sprintf("imap-%d", connSeq.Add(1)), log: log, mode: mode, ioTimeout: ioTimeout}
+	tr := newTracer(log, l.id)
+
 	raw, err := (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext(cctx, "tcp", o.Address)
 	if err != nil {
-		return nil, dialError(ctx, err, what)
+		return nil, dialError(ctx, err, "connect to "+o.Address)
 	}
-
 	var inner net.Conn = raw
 	var prefix []byte
 	if mode != TLSNone {
@@ -139,8 +153,6 @@ func Dial(ctx context.Context, o *Options) (*Conn, error) {
 				raw.Close()
 				return nil, dialError(ctx, err, "STARTTLS with "+o.Address)
 			}
-			// The client library expects a greeting; the real one was
-			// read before the upgrade (RFC 9051 §6.2.1: none follows it).
 			prefix = []byte("* OK TLS negotiated with STARTTLS\r\n")
 		}
 		tc := tls.Client(raw, cfg)
@@ -150,15 +162,29 @@ func Dial(ctx context.Context, o *Options) (*Conn, error) {
 		}
 		inner = tc
 	}
+	l.wc = newWireConn(inner, ioTimeout, tr)
+	l.wc.prefix = prefix
+	return l, nil
+}
 
-	wc := newWireConn(inner, ioTimeout, tr)
-	wc.prefix = prefix
+// Dial connects, protects the connection as o.TLS says, waits for the
+// greeting and logs in. Errors are classified: an unreachable server or a
+// dropped connection is KindUnavailable, a certificate that does not
+// verify KindInvalid, a refused login KindAuth.
+func Dial(ctx context.Context, o *Options) (*Conn, error) {
+	_, connectTimeout, _, _ := o.defaults()
+	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	l, err := dialLink(ctx, cctx, o)
+	if err != nil {
+		return nil, err
+	}
 	c := &Conn{
-		Client: imapclient.New(wc, &imapclient.Options{}),
-		ID:     id,
+		Client: imapclient.New(l.wc, &imapclient.Options{}),
+		ID:     l.id,
 		Addr:   o.Address,
-		wc:     wc,
-		log:    log,
+		wc:     l.wc,
+		log:    l.log,
 	}
 	fail := func(err error) (*Conn, error) {
 		c.Client.Close()
@@ -180,7 +206,7 @@ func Dial(ctx context.Context, o *Options) (*Conn, error) {
 		}
 	}
 	c.lastUsed = time.Now()
-	log.Debug("imap connection ready", "conn", id, "addr", o.Address, "tls", string(mode), "state", c.Client.State().String())
+	l.log.Debug("imap connection ready", "conn", l.id, "addr", o.Address, "tls", string(l.mode), "state", c.Client.State().String())
 	return c, nil
 }
 

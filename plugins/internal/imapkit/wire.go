@@ -18,7 +18,8 @@ import (
 //   - While an operation runs (between begin and its end func), every Read
 //     and Write first pushes the deadline ioTimeout into the future: a
 //     rolling inactivity timeout, so a 25 MB literal may take as long as it
-//     needs as long as bytes keep flowing.
+//     needs as long as bytes keep flowing, in either direction (a Write
+//     also moves the deadline of a Read pending meanwhile).
 //   - When the operation's context ends, interrupt sets the deadline into
 //     the past for good; the client's reader fails, the connection is
 //     broken and the pool drops it. IMAP has no way to abandon a command
@@ -106,7 +107,15 @@ func (w *wireConn) Write(b []byte) (int, error) {
 		return 0, err
 	}
 	if w.ioTimeout > 0 {
-		w.Conn.SetWriteDeadline(time.Now().Add(w.ioTimeout))
+		dl := time.Now().Add(w.ioTimeout)
+		w.Conn.SetWriteDeadline(dl)
+		if w.busy {
+			// The server is silent while it takes a literal: bytes
+			// flowing out count as activity for a pending read too (the
+			// client library's reader waits for the APPEND's answer
+			// while the literal is still being sent).
+			w.Conn.SetReadDeadline(dl)
+		}
 	}
 	w.mu.Unlock()
 	if w.client != nil {
