@@ -528,21 +528,24 @@ func (c *AppendConn) readLine() (string, error) {
 			return "", err
 		}
 		line = trimEOL(line)
-		n, ok := endLiteral(line)
+		n, start, ok := endLiteral(line)
 		if !ok {
 			return string(line), nil
 		}
 		if _, err := io.CopyN(io.Discard, c.br, n); err != nil {
 			return "", err
 		}
+		// The line goes on after the literal; an empty string stands in
+		// for it.
+		line = append(line[:start], `""`...)
 	}
 }
 
-// endLiteral returns n if line ends with a literal announcement {n}
-// (or {n+}, {n-}).
-func endLiteral(line []byte) (int64, bool) {
+// endLiteral returns n and where the announcement starts if line ends
+// with a literal announcement {n} (or {n+}, {n-}).
+func endLiteral(line []byte) (n int64, start int, ok bool) {
 	if len(line) < 3 || line[len(line)-1] != '}' {
-		return 0, false
+		return 0, 0, false
 	}
 	i := len(line) - 2
 	if line[i] == '+' || line[i] == '-' {
@@ -553,10 +556,10 @@ func endLiteral(line []byte) (int64, bool) {
 		i--
 	}
 	if i < 0 || line[i] != '{' || end-i-1 == 0 || end-i-1 > 18 {
-		return 0, false
+		return 0, 0, false
 	}
 	n, err := strconv.ParseInt(string(line[i+1:end]), 10, 64)
-	return n, err == nil
+	return n, i, err == nil
 }
 
 // response is one server response (RFC 9051 §7), as this client needs it.
