@@ -405,10 +405,10 @@ func TestMultiAppendCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	b := msg("slow", 8<<20)
 	ctx, cancel := context.WithCancel(ctxFor(t))
 	time.AfterFunc(100*time.Millisecond, cancel)
 	ma := c.MultiAppend(ctx, "INBOX")
-	b := msg("slow", 8<<20)
 	start := time.Now()
 	err = ma.Add(nil, time.Time{}, int64(len(b)), slowReader{bytes.NewReader(b)})
 	if !errors.Is(err, context.Canceled) || time.Since(start) > 5*time.Second {
