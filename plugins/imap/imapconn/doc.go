@@ -62,6 +62,39 @@
 // early, the connection is cut before the literal completes, so the
 // server stores nothing.
 //
+// # Copying in batches
+//
+// A source session implements connector.SourceCopier for target sessions
+// of this connector in the same process (the plugin's server calls it for
+// core's batches of small messages, and for single messages): one UID
+// FETCH (UID BODY.PEEK[]) of the whole batch on a source connection, and
+// one MULTIAPPEND (RFC 3502) on a target connection, each body streaming
+// from its FETCH literal into its APPEND literal as it arrives, with
+// non-synchronizing literals where the target has LITERAL+. Memory does not
+// grow with message sizes (a batch holding a 25 MB message allocates about
+// 150 KB). go-imap cannot send MULTIAPPEND, so the target side is
+// imapkit.AppendConn, a narrow client of imapkit's own; a target session
+// keeps a second pool of those, up to max_connections, dialled on the first
+// copy and closed with the session. So a target session may hold up to
+// twice max_connections connections, though core's copies then leave the
+// go-imap ones mostly idle.
+//
+// A target without MULTIAPPEND, or a target of another connector or
+// process, gets connector.ErrUnsupported and nothing happens; the SDK then
+// copies message by message (Fetch → Append). The target folder is
+// SELECTed on the MULTIAPPEND connection for its PERMANENTFLAGS, and flags
+// are filtered as by Append, DroppedFlags per message. A message over
+// APPENDLIMIT is left out of the command (ErrTooLarge); one the source does
+// not return is a source ErrNotFound (after one NOOP and FETCH more, for
+// messages newer than the connection's view). MULTIAPPEND is atomic: a NO
+// gives every message of the batch a target error with the refusal,
+// classified, and stored none of them. If the source fails in mid-batch,
+// the target connection is broken before the command's end, so nothing is
+// stored, and the call fails as a whole (ErrUnavailable); if the target
+// connection fails, the call fails as a whole too, and core looks the
+// messages up. Messages go in the order the source returns them; the
+// APPENDUIDs are their Refs, and outcomes come back in item order.
+//
 // EnsureFolder asks STATUS, and CREATEs (with CREATE-SPECIAL-USE where
 // offered) and SUBSCRIBEs what is missing; parents are the server's
 // business (RFC 9051 §6.3.4). The watermark is "<uidvalidity>:<uidnext>".

@@ -2,7 +2,8 @@
 // connectors share (imap, and later cyrus and postfix): dialing with a TLS
 // mode, logging in, binding operations to a context, classifying errors,
 // tracing the protocol without secrets, and a small pool of connections
-// that reconnects on its own.
+// that reconnects on its own. It also holds a second, narrow IMAP client
+// of its own for one job go-imap cannot do: MULTIAPPEND ([AppendConn]).
 //
 // # Contexts and deadlines
 //
@@ -13,7 +14,10 @@
 // ignores the library's deadlines and applies Tern's instead: while an
 // operation runs ([Conn.Do], [Conn.Begin]) every read and write pushes
 // the deadline [Options.IOTimeout] ahead (an inactivity timeout, so a 25 MB
-// literal may take as long as it needs while bytes flow), and when the
+// literal may take as long as it needs while bytes flow; a write also
+// moves the deadline of a read pending meanwhile, as the library's reader
+// waits for an APPEND's answer while the literal is still going out and
+// the server stays silent until it has it all), and when the
 // operation's context ends the deadline is set in the past for good
 // (context.AfterFunc). IMAP cannot abandon a command half-way, so an
 // interrupted connection is broken and never reused.
@@ -34,7 +38,9 @@
 // [Login] is an interface so that administrator modes (SASL PLAIN with an
 // authorization identity, master-user strings, PROXYAUTH) can be added as
 // types next to [PasswordLogin], which sends AUTHENTICATE PLAIN or LOGIN.
-// A refused login is connector.KindAuth, with the login name, the
+// A Login works on an [Authenticator], which both connection types are,
+// so every mode logs in the go-imap connections and the MULTIAPPEND ones
+// alike. A refused login is connector.KindAuth, with the login name, the
 // mechanism and the server's words, never the password.
 //
 // # Errors
@@ -58,11 +64,47 @@
 // The client library's DebugWriter is not used: it mixes both directions
 // and shows credentials.
 //
+// # MULTIAPPEND: a second, narrow client
+//
+// Storing a batch of messages as one MULTIAPPEND command (RFC 3502) costs
+// a server far less than one APPEND per message (Dovecot: about a third of
+// the CPU), and with non-synchronizing literals (RFC 7888 LITERAL+) the
+// whole batch is one round trip. go-imap v2.0.0-beta.8 can do neither: it
+// has no MULTIAPPEND, and it honours only LITERAL- (non-synchronizing
+// literals up to 4096 bytes), so every larger message waits a round trip
+// for the server's go-ahead. [AppendConn] is therefore a minimal client of
+// imapkit's own, used for that alone: greeting, CAPABILITY, LOGIN or
+// AUTHENTICATE PLAIN (through the same [Login]), SELECT (for the
+// mailbox's PERMANENTFLAGS), MULTIAPPEND, NOOP, LOGOUT. Whatever else the
+// server says is skipped, literals in its responses included.
+//
+// It is dialled by the same code as [Conn] (TLS modes, verification,
+// STARTTLS done by imapkit), sits on the same wire connection (contexts,
+// inactivity timeout, BYE text, trace with credentials redacted and
+// bodies only at connector.LevelTraceData) and classifies errors the same
+// way ([FromResponse], classifyIO). It reads and writes in the caller's
+// goroutine, never in the background.
+//
+// A [MultiAppend] streams each message from a reader into its literal as
+// it comes ({n+} with LITERAL+, or LITERAL- up to 4096 bytes; otherwise
+// {n} and a wait for the go-ahead, where a refusal ends the command at
+// once), and Finish sends the command's end and reads the answer: the
+// APPENDUID (RFC 4315) gives the messages' UIDs in order. The server
+// stores all of the messages or none: a NO or BAD stores none; a body
+// that fails, a dropped connection or an ended context before the
+// command's end breaks the connection before it, so the server stores
+// none; only a failure after the end was sent (MultiAppend.Sent) leaves
+// it open. After a NO the mailbox is selected again next time, so that a
+// mailbox deleted meanwhile shows as NONEXISTENT rather than as the
+// server's confusion. If go-imap grows MULTIAPPEND and LITERAL+, this
+// client should go.
+//
 // # Pool
 //
-// [Pool] keeps up to N authenticated connections per session and hands
-// each to one operation at a time, preferring one that already has the
-// wanted mailbox selected. A connection that broke is closed when it
+// [Pool] (and [AppendPool], the same [ConnPool] for [AppendConn]s) keeps
+// up to N authenticated connections per session and hands each to one
+// operation at a time, preferring one that already has the wanted mailbox
+// selected. A connection that broke is closed when it
 // comes back and replaced by a new dial on the next Get, so a session
 // survives dropped connections; one idle for more than a minute is
 // checked with NOOP first.
