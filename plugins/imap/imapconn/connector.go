@@ -132,6 +132,10 @@ func (c *Connector) open(ctx context.Context, req *connector.OpenRequest, role c
 		s.appenders = imapkit.NewAppendPool(cfg.maxConns, func(ctx context.Context) (*imapkit.AppendConn, error) {
 			return imapkit.DialAppend(ctx, opts)
 		})
+		// Both kinds together stay within max_connections.
+		b := imapkit.NewBudget(cfg.maxConns)
+		s.pool.ShareBudget(b)
+		s.appenders.ShareBudget(b)
 	}
 	// Log in once now, so that a wrong password or an unreachable server
 	// fails the open rather than the first call.

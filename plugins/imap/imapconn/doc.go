@@ -62,6 +62,13 @@
 // early, the connection is cut before the literal completes, so the
 // server stores nothing.
 //
+// EnsureFolder asks STATUS, and CREATEs (with CREATE-SPECIAL-USE where
+// offered) and SUBSCRIBEs what is missing; parents are the server's
+// business (RFC 9051 §6.3.4). The watermark is "<uidvalidity>:<uidnext>".
+// Lookup runs UID SEARCH UID <uidnext>:* LARGER size-1 SMALLER size+1
+// [HEADER Message-ID <id>] and compares the fingerprints of the
+// candidates. SetFlags is UID STORE FLAGS.SILENT, filtered like Append.
+//
 // # Copying in batches
 //
 // A source session implements connector.SourceCopier for target sessions
@@ -74,10 +81,10 @@
 // grow with message sizes (a batch holding a 25 MB message allocates about
 // 150 KB). go-imap cannot send MULTIAPPEND, so the target side is
 // imapkit.AppendConn, a narrow client of imapkit's own; a target session
-// keeps a second pool of those, up to max_connections, dialled on the first
-// copy and closed with the session. So a target session may hold up to
-// twice max_connections connections, though core's copies then leave the
-// go-imap ones mostly idle.
+// keeps a second pool of those, dialled on the first copy, reused across
+// batches and closed with the session. Both pools share one budget of
+// max_connections: when it is spent, a pool that needs a connection
+// closes an idle one of the other pool, or waits.
 //
 // A target without MULTIAPPEND, or a target of another connector or
 // process, gets connector.ErrUnsupported and nothing happens; the SDK then
@@ -94,13 +101,6 @@
 // connection fails, the call fails as a whole too, and core looks the
 // messages up. Messages go in the order the source returns them; the
 // APPENDUIDs are their Refs, and outcomes come back in item order.
-//
-// EnsureFolder asks STATUS, and CREATEs (with CREATE-SPECIAL-USE where
-// offered) and SUBSCRIBEs what is missing; parents are the server's
-// business (RFC 9051 §6.3.4). The watermark is "<uidvalidity>:<uidnext>".
-// Lookup runs UID SEARCH UID <uidnext>:* LARGER size-1 SMALLER size+1
-// [HEADER Message-ID <id>] and compares the fingerprints of the
-// candidates. SetFlags is UID STORE FLAGS.SILENT, filtered like Append.
 //
 // # Capabilities
 //

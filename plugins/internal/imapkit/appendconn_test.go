@@ -13,6 +13,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -680,4 +681,75 @@ func TestWireConnWritesKeepReadsAlive(t *testing.T) {
 	if err := <-readErr; err == nil {
 		t.Fatal("the read returned without data")
 	}
+}
+
+// Pools sharing a Budget never hold more connections together than it
+// allows: a pool short of one closes an idle connection of the other, or
+// waits for one.
+func TestBudget(t *testing.T) {
+	o := dovecotOptions(t, TLSImplicit)
+	var gDials, aDials atomic.Int32
+	b := NewBudget(2)
+	gp := NewPool(2, func(ctx context.Context) (*Conn, error) { gDials.Add(1); return Dial(ctx, o) })
+	ap := NewAppendPool(2, func(ctx context.Context) (*AppendConn, error) { aDials.Add(1); return DialAppend(ctx, o) })
+	gp.ShareBudget(b)
+	ap.ShareBudget(b)
+	defer gp.Close()
+	defer ap.Close()
+	open := func() int {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return b.open
+	}
+
+	g1, _ := gp.Get(ctxFor(t), "")
+	g2, err := gp.Get(ctxFor(t), "")
+	if err != nil || open() != 2 {
+		t.Fatalf("two connections: %v, %d open", err, open())
+	}
+	got := make(chan *AppendConn, 1)
+	go func() {
+		a, err := ap.Get(ctxFor(t), "")
+		if err != nil {
+			t.Error(err)
+		}
+		got <- a
+	}()
+	select {
+	case <-got:
+		t.Fatal("a third connection while the budget of 2 is in use")
+	case <-time.After(200 * time.Millisecond):
+	}
+	gp.Put(g1) // idle now: the waiting pool closes it and dials its own
+	a1 := <-got
+	if a1 == nil || open() != 2 || gDials.Load() != 2 || aDials.Load() != 1 {
+		t.Fatalf("after the wait: %d open, dials %d+%d", open(), gDials.Load(), aDials.Load())
+	}
+	gp.mu.Lock()
+	if len(gp.idle) != 0 || len(gp.all) != 1 {
+		t.Errorf("the idle connection was not closed: %d idle, %d in all", len(gp.idle), len(gp.all))
+	}
+	gp.mu.Unlock()
+
+	// With everything in use, a wait ends with the context.
+	ctx, cancel := context.WithTimeout(ctxFor(t), 100*time.Millisecond)
+	defer cancel()
+	if _, err := ap.Get(ctx, ""); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Get with the budget spent: %v", err)
+	}
+	// Idle connections are reused, not redialled.
+	gp.Put(g2)
+	ap.Put(a1)
+	g, _ := gp.Get(ctxFor(t), "")
+	a, _ := ap.Get(ctxFor(t), "")
+	if g != g2 || a != a1 || gDials.Load() != 2 || aDials.Load() != 1 {
+		t.Fatalf("idle connections not reused: dials %d+%d", gDials.Load(), aDials.Load())
+	}
+	// A broken connection gives its share back.
+	a.Abort()
+	ap.Put(a)
+	if open() != 1 {
+		t.Fatalf("%d open after a broken connection, want 1", open())
+	}
+	gp.Put(g)
 }

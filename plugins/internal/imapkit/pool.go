@@ -34,8 +34,9 @@ type pooled interface {
 // reconnects and logs in again transparently on its next call. Use it as
 // Pool (go-imap connections) or AppendPool (MULTIAPPEND connections).
 type ConnPool[C pooled] struct {
-	dial  func(ctx context.Context) (C, error)
-	slots chan struct{}
+	dial   func(ctx context.Context) (C, error)
+	slots  chan struct{}
+	budget *Budget // nil: the pool's own limit alone
 
 	mu     sync.Mutex
 	idle   []C
@@ -66,9 +67,104 @@ func newConnPool[C pooled](n int, dial func(ctx context.Context) (C, error)) *Co
 
 var errPoolClosed = connector.Errorf(connector.KindUnavailable, "imap session closed")
 
+// Budget bounds the connections that several pools of one session keep
+// open together (the go-imap and the MULTIAPPEND connections of a target
+// session), so that a session never holds more than its max_connections
+// however its work is split: a pool that needs a new connection while the
+// budget is spent closes an idle connection of another pool, or waits for
+// one to come back or close.
+type Budget struct {
+	mu    sync.Mutex
+	max   int
+	open  int
+	pools []evictor
+	wake  chan struct{} // closed when a connection comes back or closes
+}
+
+type evictor interface{ evictIdle() bool }
+
+// NewBudget returns a budget of n connections.
+func NewBudget(n int) *Budget { return &Budget{max: max(n, 1), wake: make(chan struct{})} }
+
+// ShareBudget makes p count its connections against b. Call it before
+// the first Get.
+func (p *ConnPool[C]) ShareBudget(b *Budget) {
+	b.mu.Lock()
+	b.pools = append(b.pools, p)
+	b.mu.Unlock()
+	p.budget = b
+}
+
+// acquire takes a connection's worth of the budget for self: a free one,
+// or one of another pool's idle connections, which it closes. Otherwise it
+// returns a channel that is closed when it is worth trying again.
+func (b *Budget) acquire(self evictor) (wake <-chan struct{}, ok bool) {
+	if b == nil {
+		return nil, true
+	}
+	b.mu.Lock()
+	if b.open < b.max {
+		b.open++
+		b.mu.Unlock()
+		return nil, true
+	}
+	wake = b.wake
+	pools := append([]evictor(nil), b.pools...)
+	b.mu.Unlock()
+	for _, q := range pools {
+		if q != self && q.evictIdle() {
+			return nil, true // its share passes to self
+		}
+	}
+	return wake, false
+}
+
+// release gives back n connections' worth.
+func (b *Budget) release(n int) {
+	if b == nil || n == 0 {
+		return
+	}
+	b.mu.Lock()
+	b.open -= n
+	b.broadcast()
+	b.mu.Unlock()
+}
+
+// notify wakes those waiting: a connection became idle.
+func (b *Budget) notify() {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	b.broadcast()
+	b.mu.Unlock()
+}
+
+func (b *Budget) broadcast() {
+	close(b.wake)
+	b.wake = make(chan struct{})
+}
+
+// evictIdle closes the pool's least recently used idle connection, if
+// any, keeping its share of the budget for the caller.
+func (p *ConnPool[C]) evictIdle() bool {
+	p.mu.Lock()
+	if p.closed || len(p.idle) == 0 {
+		p.mu.Unlock()
+		return false
+	}
+	c := p.idle[0]
+	p.idle = p.idle[1:]
+	delete(p.all, c)
+	p.mu.Unlock()
+	go c.Close()
+	return true
+}
+
 // Get returns a healthy connection, preferring one that has mailbox
-// selected; it waits while max connections are in use. Give it back with
-// Put.
+// selected; it waits while max connections are in use (or, with a shared
+// Budget, while the budget is spent on connections in use). Give it back
+// with Put.
 func (p *ConnPool[C]) Get(ctx context.Context, mailbox string) (C, error) {
 	var zero C
 	select {
@@ -83,7 +179,17 @@ func (p *ConnPool[C]) Get(ctx context.Context, mailbox string) (C, error) {
 			return zero, err
 		}
 		if !ok {
-			break
+			wake, got := p.budget.acquire(p)
+			if got {
+				break
+			}
+			select {
+			case <-wake:
+				continue
+			case <-ctx.Done():
+				<-p.slots
+				return zero, ctxErr(ctx, "wait for an imap connection")
+			}
 		}
 		if c.Broken() || (time.Since(c.idleSince()) > HealthCheckAfter && c.Noop(ctx) != nil) {
 			if err := ctx.Err(); err != nil {
@@ -98,6 +204,7 @@ func (p *ConnPool[C]) Get(ctx context.Context, mailbox string) (C, error) {
 	}
 	c, err := p.dial(ctx)
 	if err != nil {
+		p.budget.release(1)
 		<-p.slots
 		return zero, err
 	}
@@ -105,6 +212,7 @@ func (p *ConnPool[C]) Get(ctx context.Context, mailbox string) (C, error) {
 	if p.closed {
 		p.mu.Unlock()
 		c.Close()
+		p.budget.release(1)
 		<-p.slots
 		return zero, errPoolClosed
 	}
@@ -148,6 +256,7 @@ func (p *ConnPool[C]) Put(c C) {
 		c.markUsed()
 		p.idle = append(p.idle, c)
 		p.mu.Unlock()
+		p.budget.notify()
 	}
 	<-p.slots
 }
@@ -161,10 +270,14 @@ func (p *ConnPool[C]) Discard(c C) {
 
 func (p *ConnPool[C]) discard(c C) {
 	p.mu.Lock()
+	_, had := p.all[c]
 	delete(p.all, c)
 	p.mu.Unlock()
 	c.Abort()
 	c.logDropped()
+	if had {
+		p.budget.release(1)
+	}
 }
 
 // Close logs out of the idle connections and interrupts those in use
@@ -184,6 +297,7 @@ func (p *ConnPool[C]) Close() {
 	}
 	p.all = make(map[C]struct{})
 	p.mu.Unlock()
+	p.budget.release(len(busy))
 	idleSet := make(map[C]bool, len(idle))
 	var wg sync.WaitGroup
 	for _, c := range idle {
