@@ -154,6 +154,11 @@ func (b *batch) run(ctx context.Context) ([]connector.CopyOutcome, error) {
 		return b.outs, nil
 	}
 
+	for uid, i := range b.byUID {
+		if !b.fetched[i] {
+			b.outs[i].Err = &connector.CopyError{Source: true, Err: connector.Errorf(connector.KindNotFound, "fetch message %d from %s: no such message", uid, strconv.Quote(b.folder))}
+		}
+	}
 	res, err := b.ma.Finish()
 	if err != nil {
 		if imapkit.Response(err) == nil {
@@ -168,11 +173,6 @@ func (b *batch) run(ctx context.Context) ([]connector.CopyOutcome, error) {
 			r.Ref = strconv.FormatUint(uint64(res.UIDs[k]), 10)
 		}
 		b.outs[i] = connector.CopyOutcome{Result: r, Size: b.sizes[i]}
-	}
-	for uid, i := range b.byUID {
-		if !b.fetched[i] {
-			b.outs[i].Err = &connector.CopyError{Source: true, Err: connector.Errorf(connector.KindNotFound, "fetch message %d from %s: no such message", uid, strconv.Quote(b.folder))}
-		}
 	}
 	b.s.log.Debug("imap batch copied", "folder", b.folder, "target_folder", b.dstFolder, "messages", len(b.items), "stored", len(b.sent))
 	return b.outs, nil

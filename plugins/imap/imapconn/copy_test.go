@@ -379,7 +379,19 @@ func TestCopyRefused(t *testing.T) {
 			if err := raw.Delete("Gone").Wait(); err != nil {
 				t.Fatal(err)
 			}
-			outs, err = p.copier(t).CopyTo(ctxFor(t), "INBOX", items[2:4], p.tgt, "Gone")
+			// With LITERAL+ the refusal comes at the end, after the whole
+			// FETCH, and a message the source lacks is the source's error;
+			// with synchronizing literals it comes instead of the first
+			// go-ahead, the FETCH is abandoned, and every message gets it.
+			withMissing := append(slices.Clone(items[2:4]), connector.CopyItem{ID: "999999"})
+			outs, err = p.copier(t).CopyTo(ctxFor(t), "INBOX", withMissing, p.tgt, "Gone")
+			if len(outs) == 3 {
+				var ce *connector.CopyError
+				if !errors.As(outs[2].Err, &ce) || ce.Source != (mode == "literal+") {
+					t.Errorf("a message missing from a refused batch: %+v", outs[2])
+				}
+				outs = outs[:2]
+			}
 			refused("folder deleted under the connection", outs, err, nil)
 			outs, err = p.copier(t).CopyTo(ctxFor(t), "INBOX", items[2:4], p.tgt, "Gone")
 			refused("folder gone", outs, err, connector.ErrNotFound)
