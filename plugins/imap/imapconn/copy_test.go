@@ -517,3 +517,29 @@ func TestCopyUnsupported(t *testing.T) {
 		t.Fatalf("CopyTo over the wire to imapmemserver: %+v, %v", outs, err)
 	}
 }
+
+// Through the plugin protocol, the outcomes keep their sides and kinds.
+func TestCopyOverTheWireOutcomes(t *testing.T) {
+	pc := connectortest.Pipe(t, imapconn.New(testLogger()))
+	p := openPair(t, pc, request(t, testserver.DovecotSrc, "implicit", nil), request(t, testserver.DovecotDst, "implicit", nil))
+	msgs := seedSource(t, p.srcUser, "INBOX", numbered(2, 1500)...)
+	items := append(itemsOf(msgs), connector.CopyItem{ID: "4242"})
+	outs, err := p.copier(t).CopyTo(ctxFor(t), "INBOX", items, p.tgt, "INBOX")
+	if err != nil || len(outs) != 3 {
+		t.Fatalf("CopyTo: %d outcomes, %v", len(outs), err)
+	}
+	var ce *connector.CopyError
+	if !errors.As(outs[2].Err, &ce) || !ce.Source || !errors.Is(outs[2].Err, connector.ErrNotFound) {
+		t.Errorf("missing message over the wire: %+v", outs[2])
+	}
+	checkStored(t, p, "INBOX", "INBOX", items[:2], outs[:2], map[string]int64{msgs[0].ID: msgs[0].Size, msgs[1].ID: msgs[1].Size})
+	outs, err = p.copier(t).CopyTo(ctxFor(t), "INBOX", items[:2], p.tgt, "Nowhere")
+	if err != nil || len(outs) != 2 {
+		t.Fatalf("CopyTo to a missing folder: %d outcomes, %v", len(outs), err)
+	}
+	for i, o := range outs {
+		if !errors.As(o.Err, &ce) || ce.Source || !errors.Is(o.Err, connector.ErrNotFound) {
+			t.Errorf("item %d to a missing folder over the wire: %+v", i, o)
+		}
+	}
+}
