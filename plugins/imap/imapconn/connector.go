@@ -44,7 +44,7 @@ func (c *Connector) Describe(context.Context) (*connector.Description, error) {
 		ID:              ID,
 		Version:         Version,
 		ProtocolVersion: connector.ProtocolVersion,
-		Summary:         "Any IMAP server, as source or target (TLS, STARTTLS, CONDSTORE deltas, UIDPLUS)",
+		Summary:         "Any IMAP server, as source or target (TLS, STARTTLS, CONDSTORE deltas, UIDPLUS, MULTIAPPEND batches)",
 		Roles:           []connector.Role{connector.RoleSource, connector.RoleTarget},
 		Capabilities: connector.Capabilities{
 			DeltaCheckpoints: true,
