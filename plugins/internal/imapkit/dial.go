@@ -95,11 +95,10 @@ var connSeq atomic.Uint64
 // link is a connected and protected byte stream to a server, before any
 // IMAP client reads from it: what Dial and DialAppend share.
 type link struct {
-	id        string
-	log       *slog.Logger
-	mode      TLSMode
-	ioTimeout time.Duration
-	wc        *wireConn
+	id   string
+	log  *slog.Logger
+	mode TLSMode
+	wc   *wireConn
 }
 
 // defaults returns o's logger, timeouts and TLS mode with the defaults
@@ -130,7 +129,7 @@ func (o *Options) defaults() (log *slog.Logger, connectTimeout, ioTimeout time.D
 // classifying errors.
 func dialLink(ctx, cctx context.Context, o *Options) (*link, error) {
 	log, _, ioTimeout, mode := o.defaults()
-	l := &link{id: fmt.Sprintf("imap-%d", connSeq.Add(1)), log: log, mode: mode, ioTimeout: ioTimeout}
+	l := &link{id: fmt.Sprintf("imap-%d", connSeq.Add(1)), log: log, mode: mode}
 	tr := newTracer(log, l.id)
 
 	raw, err := (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext(cctx, "tcp", o.Address)
