@@ -331,9 +331,11 @@ func TestKill9MidMigrationThenResume(t *testing.T) {
 	h := newHarness(t)
 	srcUser, dstUser := testserver.User(t, "kill-src"), testserver.User(t, "kill-dst")
 	testserver.SeedMailbox(t, testserver.DovecotSrc, srcUser, corpus.Hard())
-	seedBulk(t, srcUser, 400)
+	// Enough mail that the kills land well before the end: batched copies
+	// run at over a thousand messages a second here.
+	seedBulk(t, srcUser, 2000)
 
-	for i, at := range []int{40, 200} {
+	for i, at := range []int{40, 250} {
 		cmd := h.command("--user", srcUser, "--target-user", dstUser)
 		_, wait := startAndWait(t, cmd, at)
 		plugins := childPids(cmd.Process.Pid)
@@ -372,7 +374,7 @@ func TestKill9MidMigrationThenResume(t *testing.T) {
 func TestPluginCrashMidMigration(t *testing.T) {
 	h := newHarness(t)
 	srcUser, dstUser := testserver.User(t, "crash-src"), testserver.User(t, "crash-dst")
-	seedBulk(t, srcUser, 300)
+	seedBulk(t, srcUser, 1500)
 	cmd := h.command("--user", srcUser, "--target-user", dstUser)
 	out, wait := startAndWait(t, cmd, 60)
 	plugins := childPids(cmd.Process.Pid)
