@@ -60,6 +60,17 @@
 //
 // Features that not every system has are extension interfaces
 // ([TargetLookup], [TargetFlagSync]) announced as [Capabilities] in the
-// [Description]. The serve package refuses to start a plugin that announces a
-// capability it does not implement.
+// [Description]. A plugin that announces a capability its sessions do not
+// implement is refused when the session opens.
+//
+// # Copies inside a plugin
+//
+// When the source and the target session live in the same plugin process
+// (an IMAP → IMAP migration), bodies need not travel to core and back:
+// [SourceCopier] copies messages between the two sessions inside the
+// plugin. The SDK's plugin server does it for every connector by piping
+// Fetch into Append; a connector may implement SourceCopier itself to copy
+// many messages at once (the IMAP connector uses one UID FETCH and one
+// MULTIAPPEND per batch). Core falls back to streaming through Fetch and
+// Append whenever CopyTo says ErrUnsupported.
 package connector

@@ -16,8 +16,13 @@
 //     list the source in pages — since the last checkpoint when the folder's
 //     validity is unchanged — and compare each message with the ledger.
 //  4. Missing messages are marked in flight (one durable write per page)
-//     and copied by a pool of workers shared by the mailbox's folders; each
-//     copy streams the body from Fetch into Append, never holding it whole.
+//     and copied by a pool of workers shared by the mailbox's folders. When
+//     both sessions live in one plugin process, small messages go in
+//     batches through connector.SourceCopier and bodies never leave the
+//     plugin (IMAP → IMAP: one FETCH and one MULTIAPPEND per batch); a batch
+//     that fails is retried message by message, each looked up first if it
+//     may have landed. Otherwise each copy streams the body from Fetch into
+//     Append through core, never holding it whole.
 //  5. The target's acknowledgement commits the entry. When a folder
 //     finished without failures its new checkpoint is stored; otherwise the
 //     next pass lists from the old one and retries.
