@@ -539,3 +539,62 @@ func TestPluginsCommand(t *testing.T) {
 		t.Fatalf("plugins describe: %v\n%s", err, out)
 	}
 }
+
+func TestConfigFile(t *testing.T) {
+	testserver.Ensure(t)
+	dir := t.TempDir()
+	srcUser, dstUser := testserver.User(t, "cfg-src"), testserver.User(t, "cfg-dst")
+	testserver.Seed(t, testserver.DovecotSrc, srcUser, "Work/Reports", []corpus.Message{
+		corpus.New("cfg", []byte("Subject: from a config file\r\n\r\nhello\r\n"), time.Date(2021, 3, 4, 5, 6, 7, 0, time.UTC), `\Seen`),
+	})
+	testserver.Seed(t, testserver.DovecotSrc, srcUser, "Junk", []corpus.Message{
+		corpus.New("cfg", []byte("Subject: spam\r\n\r\nbuy\r\n"), time.Date(2021, 3, 4, 5, 6, 7, 0, time.UTC)),
+	})
+	pw := filepath.Join(dir, "pw")
+	os.WriteFile(pw, []byte(testserver.Password()+"\n"), 0o600)
+	cfg := fmt.Sprintf(`state = %q
+plugins = %q
+users = %q
+
+[source]
+connector = "imap"
+password_file = %q
+[source.settings]
+host = "127.0.0.1"
+port = %d
+tls = "implicit"
+ca_file = %q
+
+[target]
+connector = "imap"
+password_env = "MY_TARGET_PW"
+[target.settings]
+host = "127.0.0.1"
+port = %d
+tls = "starttls"
+ca_file = %q
+
+[rules]
+exclude = ["Junk"]
+rename = { "Work" = "Archive/Work" }
+`, filepath.Join(dir, "state"), binDir, filepath.Join(dir, "users.csv"), pw,
+		testserver.DovecotSrc.TLSPort, testserver.CAFile(), testserver.DovecotDst.Port, testserver.CAFile())
+	os.WriteFile(filepath.Join(dir, "migrate.toml"), []byte(cfg), 0o600)
+	os.WriteFile(filepath.Join(dir, "users.csv"), []byte("source_user,target_user\n"+srcUser+","+dstUser+"\n"), 0o600)
+	cmd := exec.Command(filepath.Join(binDir, "tern"), "migrate", "--config", filepath.Join(dir, "migrate.toml"), "--json")
+	cmd.Env = append(os.Environ(), "MY_TARGET_PW="+testserver.Password())
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("tern migrate --config: %v\n%s", err, out)
+	}
+	dst := testserver.Snapshot(t, testserver.DovecotDst, dstUser)
+	if f := dst.Folder("Archive/Work/Reports"); f == nil || len(f.Messages) != 1 || dst.Folder("Junk") != nil {
+		t.Fatalf("target folders after rules: %+v", dst)
+	}
+	// A typo in the file is an error, not silence.
+	os.WriteFile(filepath.Join(dir, "bad.toml"), []byte(cfg+"\nconcurency = 3\n"), 0o600)
+	out, err = exec.Command(filepath.Join(binDir, "tern"), "migrate", "--config", filepath.Join(dir, "bad.toml")).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "concurency") {
+		t.Fatalf("unknown key accepted: %v\n%s", err, out)
+	}
+}
