@@ -67,8 +67,10 @@ type Capabilities struct {
 	// Keywords: the target can store IMAP keywords (some of them may still be
 	// refused per folder; Append reports what was dropped).
 	Keywords bool
-	// ListUsers: the connector can list the mailboxes it serves.
+	// ListUsers: the connector implements [UserLister].
 	ListUsers bool
+	// TestConnection: the connector implements [ConnectionTester].
+	TestConnection bool
 	// MaxMessageSize is the largest message the target accepts, in bytes;
 	// 0 means unknown or unlimited.
 	MaxMessageSize int64
@@ -89,13 +91,34 @@ type OpenRequest struct {
 	ChunkSize int
 }
 
+// Credential modes: how a connector uses a Credential's fields to open the
+// mailbox OpenRequest.User. A connector supports the modes its system
+// has and refuses the others with ErrInvalid.
+const (
+	// ModePassword logs in as Username (or OpenRequest.User when Username
+	// is empty) with Secret: the user's own password, or the "magic
+	// password" that the administrator set for every account.
+	ModePassword = "password"
+	// ModeAdminAuthzid logs in as administrator AuthUser with Secret on
+	// behalf of User: SASL PLAIN with an authorization identity (RFC 4616;
+	// Dovecot master users, Cyrus proxy servers, Zimbra).
+	ModeAdminAuthzid = "admin_authzid"
+	// ModeAdminMaster logs in with the login string User + separator +
+	// AuthUser and Secret (Dovecot's master-user separator, "*" by default;
+	// the connector's settings may change it).
+	ModeAdminMaster = "admin_master"
+	// ModeAdminProxyAuth logs in as AuthUser with Secret, then switches to
+	// User with PROXYAUTH (Sun Java System / iPlanet / Netscape Messaging).
+	ModeAdminProxyAuth = "admin_proxyauth"
+)
+
 // Credential is the secret material that opens a mailbox. Its String,
 // GoString, LogValue and MarshalJSON methods never reveal the secret, so a
 // credential that ends up in a log line or an error message by mistake
 // shows as redacted.
 type Credential struct {
-	// Mode says how to use the fields: "password" (log in as Username with
-	// Secret) or a mode the connector documents in its schema.
+	// Mode says how to use the fields (ModePassword, ModeAdmin…); "" is
+	// ModePassword.
 	Mode string
 	// Username is the login name, when it differs from OpenRequest.User.
 	Username string
@@ -415,4 +438,126 @@ func (e *CopyError) Unwrap() error { return e.Err }
 // stored.
 type SourceCopier interface {
 	CopyTo(ctx context.Context, folder string, items []CopyItem, dst Target, dstFolder string) ([]CopyOutcome, error)
+}
+
+// AdminCredential is what an administrator gave a connector to open other
+// people's mailboxes: an administrator login and password, or only a
+// password ("magic password": AuthUser empty, Secret is every user's
+// password).
+type AdminCredential struct {
+	AuthUser string
+	Secret   string
+}
+
+// String implements fmt.Stringer without revealing the secret.
+func (a AdminCredential) String() string {
+	return Credential{Mode: "admin", AuthUser: a.AuthUser, Secret: a.Secret}.String()
+}
+
+// GoString implements fmt.GoStringer without the secret.
+func (a AdminCredential) GoString() string { return a.String() }
+
+// LogValue implements slog.LogValuer without the secret.
+func (a AdminCredential) LogValue() slog.Value { return slog.StringValue(a.String()) }
+
+// MarshalJSON keeps the secret out of any JSON.
+func (a AdminCredential) MarshalJSON() ([]byte, error) { return json.Marshal(a.String()) }
+
+// TestRequest asks a connector to probe its server.
+type TestRequest struct {
+	// Settings are the connector instance's settings.
+	Settings json.RawMessage
+	// SampleUser is a mailbox to try logging in to; "" probes the server
+	// only.
+	SampleUser string
+	// Admin, if set, is the administrator credential to try in every
+	// administrator mode the connector knows (or as a magic password when
+	// Admin.AuthUser is empty).
+	Admin *AdminCredential
+	// UserSecret, if set, is SampleUser's own password, tried in
+	// ModePassword.
+	UserSecret string
+}
+
+// ServerInfo describes a server as a connection test saw it.
+type ServerInfo struct {
+	// Address is the address connected to.
+	Address string
+	// Greeting is the server's greeting line.
+	Greeting string
+	// TLS describes the connection's protection ("TLS 1.3, certificate for
+	// imap.example.com verified", "none").
+	TLS string
+	// Capabilities are the capabilities after login, or before it when no
+	// login succeeded.
+	Capabilities []string
+	// AuthMechanisms are the SASL mechanisms offered.
+	AuthMechanisms []string
+	// Product names the server software when it can be told ("Dovecot",
+	// "Cyrus IMAP").
+	Product string
+}
+
+// LoginAttempt is the outcome of one way of logging in.
+type LoginAttempt struct {
+	// Mode is the credential mode tried (ModePassword, ModeAdmin…).
+	Mode string
+	// Login describes what was sent, without any secret, e.g.
+	// "AUTHENTICATE PLAIN authzid=alice authcid=admin" or
+	// "LOGIN alice*admin".
+	Login string
+	// OK is true if the login worked and the mailbox could be opened.
+	OK bool
+	// Error says why it did not, with the server's words.
+	Error string
+	// Kind classifies the failure.
+	Kind Kind
+}
+
+// TestReport is the result of a connection test.
+type TestReport struct {
+	Server ServerInfo
+	// Attempts lists every login tried, in order.
+	Attempts []LoginAttempt
+	// Recommended is the mode to use for migrations, "" if none worked.
+	Recommended string
+	// Notes are advice for the administrator (e.g. that self-service is
+	// the way for a server whose administrator may not open mailboxes).
+	Notes []string
+}
+
+// ConnectionTester is implemented by connectors with
+// Capabilities.TestConnection. TestConnection reports what it could learn
+// even when logins fail; an error means the server could not be reached
+// or the settings are wrong.
+type ConnectionTester interface {
+	TestConnection(ctx context.Context, req *TestRequest) (*TestReport, error)
+}
+
+// ListUsersRequest asks a connector for the mailboxes it can see.
+type ListUsersRequest struct {
+	Settings json.RawMessage
+	// Admin is the administrator credential that lists them.
+	Admin AdminCredential
+	// Mode is how the administrator logs in (see the credential modes);
+	// "" lets the connector choose.
+	Mode string
+}
+
+// User is a mailbox a connector found.
+type User struct {
+	// Login is the user's login name on the source.
+	Login string
+	// Address is the user's e-mail address, if known.
+	Address string
+	// DisplayName is the user's name, if known.
+	DisplayName string
+	// Note says anything worth knowing (e.g. "suspended").
+	Note string
+}
+
+// UserLister is implemented by connectors with Capabilities.ListUsers.
+// ListUsers calls fn with pages of users.
+type UserLister interface {
+	ListUsers(ctx context.Context, req *ListUsersRequest, fn func([]User) error) error
 }

@@ -69,6 +69,9 @@ func Run(t *testing.T, h Harness) {
 		if err := serve.Validate(d); err != nil {
 			t.Fatal(err)
 		}
+		if err := serve.CheckCapabilities(h.Connector, d); err != nil {
+			t.Fatal(err)
+		}
 	})
 	for _, mode := range []struct {
 		name string

@@ -45,6 +45,9 @@ type Options struct {
 	// NoKeywords makes the target refuse keywords (they are dropped and
 	// reported, like an IMAP server without \* in PERMANENTFLAGS).
 	NoKeywords bool
+	// AdminUser and AdminPassword, if set, let that administrator open
+	// every mailbox in connector.ModeAdminAuthzid and list the users.
+	AdminUser, AdminPassword string
 }
 
 // Settings are the connector's settings.
@@ -129,6 +132,8 @@ func (c *Connector) Describe(context.Context) (*connector.Description, error) {
 			FlagSync:         true,
 			Keywords:         !c.opts.NoKeywords,
 			MaxMessageSize:   c.opts.MaxMessageSize,
+			TestConnection:   true,
+			ListUsers:        true,
 		},
 		SettingsSchema: json.RawMessage(settingsSchema),
 	}, nil
@@ -161,11 +166,91 @@ func (c *Connector) open(req *connector.OpenRequest) (*session, error) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if pw, ok := c.passwords[req.User]; ok && pw != req.Credential.Secret {
-		return nil, connector.Errorf(connector.KindAuth, "login as %q refused: wrong password", req.User)
+	if err := c.checkLocked(req.User, req.Credential); err != nil {
+		return nil, err
 	}
 	c.boxLocked(req.User)
 	return &session{c: c, user: req.User, settings: s}, nil
+}
+
+// checkLocked checks a credential for user.
+func (c *Connector) checkLocked(user string, cred connector.Credential) error {
+	switch cred.Mode {
+	case "", connector.ModePassword:
+		login := cred.Username
+		if login == "" {
+			login = user
+		}
+		if login != user {
+			return connector.Errorf(connector.KindAuth, "login as %q refused: it is not the mailbox %q", login, user)
+		}
+		if pw, ok := c.passwords[user]; ok && pw != cred.Secret {
+			return connector.Errorf(connector.KindAuth, "login as %q refused: wrong password", user)
+		}
+		return nil
+	case connector.ModeAdminAuthzid:
+		if c.opts.AdminUser == "" || cred.AuthUser != c.opts.AdminUser || cred.Secret != c.opts.AdminPassword {
+			return connector.Errorf(connector.KindAuth, "administrator login as %q for %q refused", cred.AuthUser, user)
+		}
+		if _, ok := c.passwords[user]; !ok && len(c.passwords) > 0 {
+			return connector.Errorf(connector.KindAuth, "administrator login for %q refused: no such user", user)
+		}
+		return nil
+	}
+	return connector.Errorf(connector.KindInvalid, "credential mode %q is not supported", cred.Mode)
+}
+
+var (
+	_ connector.ConnectionTester = (*Connector)(nil)
+	_ connector.UserLister       = (*Connector)(nil)
+)
+
+// TestConnection implements connector.ConnectionTester: it tries the
+// user's password and the administrator credential in every mode it knows.
+func (c *Connector) TestConnection(_ context.Context, req *connector.TestRequest) (*connector.TestReport, error) {
+	rep := &connector.TestReport{Server: connector.ServerInfo{Address: "memory", Greeting: "in-memory mailboxes ready", TLS: "none (in process)", Product: "memconnector"}}
+	try := func(mode, login string, cred connector.Credential) {
+		c.mu.Lock()
+		err := c.checkLocked(req.SampleUser, cred)
+		c.mu.Unlock()
+		a := connector.LoginAttempt{Mode: mode, Login: login, OK: err == nil}
+		if err != nil {
+			a.Error, a.Kind = err.Error(), connector.KindOf(err)
+		} else if rep.Recommended == "" {
+			rep.Recommended = mode
+		}
+		rep.Attempts = append(rep.Attempts, a)
+	}
+	if req.SampleUser == "" {
+		return rep, nil
+	}
+	if req.Admin != nil && req.Admin.AuthUser != "" {
+		try(connector.ModeAdminAuthzid, "authzid="+req.SampleUser+" authcid="+req.Admin.AuthUser, connector.Credential{Mode: connector.ModeAdminAuthzid, AuthUser: req.Admin.AuthUser, Secret: req.Admin.Secret})
+	}
+	if req.Admin != nil && req.Admin.AuthUser == "" {
+		try(connector.ModePassword, "login "+req.SampleUser+" with the magic password", connector.Credential{Mode: connector.ModePassword, Secret: req.Admin.Secret})
+	}
+	if req.UserSecret != "" {
+		try(connector.ModePassword, "login "+req.SampleUser, connector.Credential{Mode: connector.ModePassword, Secret: req.UserSecret})
+	}
+	return rep, nil
+}
+
+// ListUsers implements connector.UserLister: the users with passwords, for
+// the administrator.
+func (c *Connector) ListUsers(_ context.Context, req *connector.ListUsersRequest, fn func([]connector.User) error) error {
+	c.mu.Lock()
+	if c.opts.AdminUser == "" || req.Admin.AuthUser != c.opts.AdminUser || req.Admin.Secret != c.opts.AdminPassword {
+		c.mu.Unlock()
+		return connector.Errorf(connector.KindAuth, "administrator login as %q refused", req.Admin.AuthUser)
+	}
+	var users []connector.User
+	for u := range c.passwords {
+		users = append(users, connector.User{Login: u})
+	}
+	c.mu.Unlock()
+	sort.Slice(users, func(i, j int) bool { return users[i].Login < users[j].Login })
+	return fn(users)
 }
 
 func (c *Connector) boxLocked(user string) *mailbox {

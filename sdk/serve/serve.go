@@ -119,6 +119,18 @@ func Validate(d *connector.Description) error {
 	return nil
 }
 
+// CheckCapabilities checks that c implements the connector-level
+// interfaces its description announces.
+func CheckCapabilities(c connector.Connector, d *connector.Description) error {
+	if _, ok := c.(connector.ConnectionTester); d.Capabilities.TestConnection && !ok {
+		return fmt.Errorf("connector %s announces TestConnection but does not implement connector.ConnectionTester", d.ID)
+	}
+	if _, ok := c.(connector.UserLister); d.Capabilities.ListUsers && !ok {
+		return fmt.Errorf("connector %s announces ListUsers but does not implement connector.UserLister", d.ID)
+	}
+	return nil
+}
+
 // Run serves c as a plugin and does not return until the host ends the
 // plugin. It panics if c's description is invalid, so that a broken
 // connector fails in its own tests rather than in a migration.
@@ -128,6 +140,9 @@ func Run(c connector.Connector) {
 		panic(fmt.Sprintf("serve: describe: %v", err))
 	}
 	if err := Validate(d); err != nil {
+		panic("serve: " + err.Error())
+	}
+	if err := CheckCapabilities(c, d); err != nil {
 		panic("serve: " + err.Error())
 	}
 	if len(os.Args) > 1 {

@@ -27,7 +27,50 @@ type Client struct {
 	rpc pb.ConnectorClient
 }
 
-var _ connector.Connector = (*Client)(nil)
+var (
+	_ connector.Connector        = (*Client)(nil)
+	_ connector.ConnectionTester = (*Client)(nil)
+	_ connector.UserLister       = (*Client)(nil)
+)
+
+// TestConnection implements connector.ConnectionTester; a plugin without
+// the capability answers ErrUnsupported.
+func (c *Client) TestConnection(ctx context.Context, req *connector.TestRequest) (*connector.TestReport, error) {
+	resp, err := c.rpc.TestConnection(ctx, &pb.TestConnection_Request{
+		Settings: req.Settings, SampleUser: req.SampleUser, Admin: wire.AdminToProto(req.Admin), UserSecret: req.UserSecret,
+	})
+	if err != nil {
+		return nil, fromStatus(ctx, err)
+	}
+	return wire.TestReportFromProto(resp), nil
+}
+
+// ListUsers implements connector.UserLister; a plugin without the
+// capability answers ErrUnsupported.
+func (c *Client) ListUsers(ctx context.Context, req *connector.ListUsersRequest, fn func([]connector.User) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := c.rpc.ListUsers(ctx, &pb.ListUsers_Request{Settings: req.Settings, Admin: wire.AdminToProto(&req.Admin), Mode: req.Mode})
+	if err != nil {
+		return fromStatus(ctx, err)
+	}
+	for {
+		page, err := stream.Recv()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fromStatus(ctx, err)
+		}
+		users := make([]connector.User, len(page.GetUsers()))
+		for i, u := range page.GetUsers() {
+			users[i] = connector.User{Login: u.GetLogin(), Address: u.GetAddress(), DisplayName: u.GetDisplayName(), Note: u.GetNote()}
+		}
+		if err := fn(users); err != nil {
+			return err
+		}
+	}
+}
 
 // NewClient wraps a gRPC client.
 func NewClient(c pb.ConnectorClient) *Client { return &Client{rpc: c} }

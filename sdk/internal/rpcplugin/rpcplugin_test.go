@@ -155,3 +155,32 @@ func TestCopyInsideThePlugin(t *testing.T) {
 		t.Fatalf("copy to another process: %v", err)
 	}
 }
+
+func TestConnectionTestAndUserListOverTheWire(t *testing.T) {
+	mem := memconnector.New(&memconnector.Options{AdminUser: "admin", AdminPassword: "adm-Secret-1"})
+	mem.AddUser("alice", "alice-pw")
+	mem.AddUser("bob", "bob-pw")
+	cl, _ := serveCounting(t, mem)
+	ctx := context.Background()
+	rep, err := cl.TestConnection(ctx, &connector.TestRequest{SampleUser: "alice", Admin: &connector.AdminCredential{AuthUser: "admin", Secret: "wrong"}, UserSecret: "alice-pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Attempts) != 2 || rep.Attempts[0].OK || rep.Attempts[0].Kind != connector.KindAuth || !rep.Attempts[1].OK || rep.Recommended != connector.ModePassword || rep.Server.Product != "memconnector" {
+		t.Fatalf("report %+v", rep)
+	}
+	var got []string
+	err = cl.ListUsers(ctx, &connector.ListUsersRequest{Admin: connector.AdminCredential{AuthUser: "admin", Secret: "adm-Secret-1"}}, func(us []connector.User) error {
+		for _, u := range us {
+			got = append(got, u.Login)
+		}
+		return nil
+	})
+	if err != nil || len(got) != 2 || got[0] != "alice" {
+		t.Fatalf("ListUsers = %v, %v", got, err)
+	}
+	err = cl.ListUsers(ctx, &connector.ListUsersRequest{Admin: connector.AdminCredential{AuthUser: "admin", Secret: "no"}}, func([]connector.User) error { return nil })
+	if !errors.Is(err, connector.ErrAuth) {
+		t.Fatalf("ListUsers with a wrong password: %v", err)
+	}
+}

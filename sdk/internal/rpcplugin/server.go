@@ -442,3 +442,36 @@ func (r *recordingReader) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+func (s *server) TestConnection(ctx context.Context, req *pb.TestConnection_Request) (*pb.TestConnection_Response, error) {
+	t, ok := s.impl.(connector.ConnectionTester)
+	if !ok {
+		return nil, wire.ToStatus(connector.Errorf(connector.KindUnsupported, "this connector cannot test connections"))
+	}
+	rep, err := t.TestConnection(ctx, &connector.TestRequest{
+		Settings: req.GetSettings(), SampleUser: req.GetSampleUser(), Admin: wire.AdminFromProto(req.GetAdmin()), UserSecret: req.GetUserSecret(),
+	})
+	if err != nil {
+		return nil, wire.ToStatus(err)
+	}
+	return wire.TestReportToProto(rep), nil
+}
+
+func (s *server) ListUsers(req *pb.ListUsers_Request, stream grpc.ServerStreamingServer[pb.ListUsers_Page]) error {
+	l, ok := s.impl.(connector.UserLister)
+	if !ok {
+		return wire.ToStatus(connector.Errorf(connector.KindUnsupported, "this connector cannot list users"))
+	}
+	admin := wire.AdminFromProto(req.GetAdmin())
+	if admin == nil {
+		admin = &connector.AdminCredential{}
+	}
+	err := l.ListUsers(stream.Context(), &connector.ListUsersRequest{Settings: req.GetSettings(), Admin: *admin, Mode: req.GetMode()}, func(users []connector.User) error {
+		page := &pb.ListUsers_Page{Users: make([]*pb.ListUsers_User, len(users))}
+		for i, u := range users {
+			page.Users[i] = &pb.ListUsers_User{Login: u.Login, Address: u.Address, DisplayName: u.DisplayName, Note: u.Note}
+		}
+		return stream.Send(page)
+	})
+	return wire.ToStatus(err)
+}

@@ -75,6 +75,7 @@ func DescriptionToProto(d *connector.Description) *pb.Describe_Response {
 			Keywords:         d.Capabilities.Keywords,
 			ListUsers:        d.Capabilities.ListUsers,
 			MaxMessageSize:   d.Capabilities.MaxMessageSize,
+			TestConnection:   d.Capabilities.TestConnection,
 		},
 	}
 	for _, r := range d.Roles {
@@ -99,6 +100,7 @@ func DescriptionFromProto(p *pb.Describe_Response) *connector.Description {
 			Keywords:         c.GetKeywords(),
 			ListUsers:        c.GetListUsers(),
 			MaxMessageSize:   c.GetMaxMessageSize(),
+			TestConnection:   c.GetTestConnection(),
 		},
 	}
 	for _, r := range p.GetRoles() {
@@ -218,4 +220,46 @@ func MessageFromProto(p *pb.Message) connector.Message {
 		MessageID:    p.GetMessageId(),
 		Fingerprint:  p.GetFingerprint(),
 	}
+}
+
+// AdminToProto converts an administrator credential.
+func AdminToProto(a *connector.AdminCredential) *pb.AdminCredential {
+	if a == nil {
+		return nil
+	}
+	return &pb.AdminCredential{AuthUser: a.AuthUser, Secret: a.Secret}
+}
+
+// AdminFromProto converts an administrator credential.
+func AdminFromProto(p *pb.AdminCredential) *connector.AdminCredential {
+	if p == nil {
+		return nil
+	}
+	return &connector.AdminCredential{AuthUser: p.GetAuthUser(), Secret: p.GetSecret()}
+}
+
+// TestReportToProto converts a connection test report.
+func TestReportToProto(r *connector.TestReport) *pb.TestConnection_Response {
+	out := &pb.TestConnection_Response{
+		Address: r.Server.Address, Greeting: r.Server.Greeting, Tls: r.Server.TLS,
+		Capabilities: r.Server.Capabilities, AuthMechanisms: r.Server.AuthMechanisms, Product: r.Server.Product,
+		Recommended: r.Recommended, Notes: r.Notes,
+	}
+	for _, a := range r.Attempts {
+		out.Attempts = append(out.Attempts, &pb.TestConnection_Attempt{Mode: a.Mode, Login: a.Login, Ok: a.OK, Error: a.Error, Kind: pb.ErrorKind(a.Kind)})
+	}
+	return out
+}
+
+// TestReportFromProto converts a connection test report.
+func TestReportFromProto(p *pb.TestConnection_Response) *connector.TestReport {
+	r := &connector.TestReport{
+		Server: connector.ServerInfo{Address: p.GetAddress(), Greeting: p.GetGreeting(), TLS: p.GetTls(),
+			Capabilities: p.GetCapabilities(), AuthMechanisms: p.GetAuthMechanisms(), Product: p.GetProduct()},
+		Recommended: p.GetRecommended(), Notes: p.GetNotes(),
+	}
+	for _, a := range p.GetAttempts() {
+		r.Attempts = append(r.Attempts, connector.LoginAttempt{Mode: a.GetMode(), Login: a.GetLogin(), OK: a.GetOk(), Error: a.GetError(), Kind: connector.Kind(a.GetKind())})
+	}
+	return r
 }

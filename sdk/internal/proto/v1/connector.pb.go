@@ -225,6 +225,7 @@ type Capabilities struct {
 	Keywords         bool                   `protobuf:"varint,4,opt,name=keywords,proto3" json:"keywords,omitempty"`
 	ListUsers        bool                   `protobuf:"varint,5,opt,name=list_users,json=listUsers,proto3" json:"list_users,omitempty"`
 	MaxMessageSize   int64                  `protobuf:"varint,6,opt,name=max_message_size,json=maxMessageSize,proto3" json:"max_message_size,omitempty"`
+	TestConnection   bool                   `protobuf:"varint,7,opt,name=test_connection,json=testConnection,proto3" json:"test_connection,omitempty"`
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
 }
@@ -299,6 +300,13 @@ func (x *Capabilities) GetMaxMessageSize() int64 {
 		return x.MaxMessageSize
 	}
 	return 0
+}
+
+func (x *Capabilities) GetTestConnection() bool {
+	if x != nil {
+		return x.TestConnection
+	}
+	return false
 }
 
 type Describe struct {
@@ -1033,6 +1041,133 @@ func (*Copy) Descriptor() ([]byte, []int) {
 	return file_connector_proto_rawDescGZIP(), []int{17}
 }
 
+// AdminCredential is an administrator login and password; auth_user empty
+// means a "magic password" shared by every account.
+type AdminCredential struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	AuthUser string                 `protobuf:"bytes,1,opt,name=auth_user,json=authUser,proto3" json:"auth_user,omitempty"`
+	// secret is redacted in every log line on both sides.
+	Secret        string `protobuf:"bytes,2,opt,name=secret,proto3" json:"secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AdminCredential) Reset() {
+	*x = AdminCredential{}
+	mi := &file_connector_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AdminCredential) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AdminCredential) ProtoMessage() {}
+
+func (x *AdminCredential) ProtoReflect() protoreflect.Message {
+	mi := &file_connector_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AdminCredential.ProtoReflect.Descriptor instead.
+func (*AdminCredential) Descriptor() ([]byte, []int) {
+	return file_connector_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *AdminCredential) GetAuthUser() string {
+	if x != nil {
+		return x.AuthUser
+	}
+	return ""
+}
+
+func (x *AdminCredential) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+type TestConnection struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TestConnection) Reset() {
+	*x = TestConnection{}
+	mi := &file_connector_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TestConnection) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TestConnection) ProtoMessage() {}
+
+func (x *TestConnection) ProtoReflect() protoreflect.Message {
+	mi := &file_connector_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TestConnection.ProtoReflect.Descriptor instead.
+func (*TestConnection) Descriptor() ([]byte, []int) {
+	return file_connector_proto_rawDescGZIP(), []int{19}
+}
+
+type ListUsers struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListUsers) Reset() {
+	*x = ListUsers{}
+	mi := &file_connector_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListUsers) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListUsers) ProtoMessage() {}
+
+func (x *ListUsers) ProtoReflect() protoreflect.Message {
+	mi := &file_connector_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListUsers.ProtoReflect.Descriptor instead.
+func (*ListUsers) Descriptor() ([]byte, []int) {
+	return file_connector_proto_rawDescGZIP(), []int{20}
+}
+
 type Describe_Request struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1041,7 +1176,7 @@ type Describe_Request struct {
 
 func (x *Describe_Request) Reset() {
 	*x = Describe_Request{}
-	mi := &file_connector_proto_msgTypes[18]
+	mi := &file_connector_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1053,7 +1188,7 @@ func (x *Describe_Request) String() string {
 func (*Describe_Request) ProtoMessage() {}
 
 func (x *Describe_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[18]
+	mi := &file_connector_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1085,7 +1220,7 @@ type Describe_Response struct {
 
 func (x *Describe_Response) Reset() {
 	*x = Describe_Response{}
-	mi := &file_connector_proto_msgTypes[19]
+	mi := &file_connector_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1097,7 +1232,7 @@ func (x *Describe_Response) String() string {
 func (*Describe_Response) ProtoMessage() {}
 
 func (x *Describe_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[19]
+	mi := &file_connector_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1177,7 +1312,7 @@ type Open_Request struct {
 
 func (x *Open_Request) Reset() {
 	*x = Open_Request{}
-	mi := &file_connector_proto_msgTypes[20]
+	mi := &file_connector_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1189,7 +1324,7 @@ func (x *Open_Request) String() string {
 func (*Open_Request) ProtoMessage() {}
 
 func (x *Open_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[20]
+	mi := &file_connector_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1249,7 +1384,7 @@ type Open_Response struct {
 
 func (x *Open_Response) Reset() {
 	*x = Open_Response{}
-	mi := &file_connector_proto_msgTypes[21]
+	mi := &file_connector_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1261,7 +1396,7 @@ func (x *Open_Response) String() string {
 func (*Open_Response) ProtoMessage() {}
 
 func (x *Open_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[21]
+	mi := &file_connector_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1293,7 +1428,7 @@ type Close_Request struct {
 
 func (x *Close_Request) Reset() {
 	*x = Close_Request{}
-	mi := &file_connector_proto_msgTypes[22]
+	mi := &file_connector_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1305,7 +1440,7 @@ func (x *Close_Request) String() string {
 func (*Close_Request) ProtoMessage() {}
 
 func (x *Close_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[22]
+	mi := &file_connector_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1336,7 +1471,7 @@ type Close_Response struct {
 
 func (x *Close_Response) Reset() {
 	*x = Close_Response{}
-	mi := &file_connector_proto_msgTypes[23]
+	mi := &file_connector_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1348,7 +1483,7 @@ func (x *Close_Response) String() string {
 func (*Close_Response) ProtoMessage() {}
 
 func (x *Close_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[23]
+	mi := &file_connector_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1373,7 +1508,7 @@ type Folders_Request struct {
 
 func (x *Folders_Request) Reset() {
 	*x = Folders_Request{}
-	mi := &file_connector_proto_msgTypes[24]
+	mi := &file_connector_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1385,7 +1520,7 @@ func (x *Folders_Request) String() string {
 func (*Folders_Request) ProtoMessage() {}
 
 func (x *Folders_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[24]
+	mi := &file_connector_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1419,7 +1554,7 @@ type Folders_Response struct {
 
 func (x *Folders_Response) Reset() {
 	*x = Folders_Response{}
-	mi := &file_connector_proto_msgTypes[25]
+	mi := &file_connector_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1431,7 +1566,7 @@ func (x *Folders_Response) String() string {
 func (*Folders_Response) ProtoMessage() {}
 
 func (x *Folders_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[25]
+	mi := &file_connector_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1478,7 +1613,7 @@ type Status_Request struct {
 
 func (x *Status_Request) Reset() {
 	*x = Status_Request{}
-	mi := &file_connector_proto_msgTypes[26]
+	mi := &file_connector_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1490,7 +1625,7 @@ func (x *Status_Request) String() string {
 func (*Status_Request) ProtoMessage() {}
 
 func (x *Status_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[26]
+	mi := &file_connector_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1530,7 +1665,7 @@ type Status_Response struct {
 
 func (x *Status_Response) Reset() {
 	*x = Status_Response{}
-	mi := &file_connector_proto_msgTypes[27]
+	mi := &file_connector_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1542,7 +1677,7 @@ func (x *Status_Response) String() string {
 func (*Status_Response) ProtoMessage() {}
 
 func (x *Status_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[27]
+	mi := &file_connector_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1584,7 +1719,7 @@ type List_Request struct {
 
 func (x *List_Request) Reset() {
 	*x = List_Request{}
-	mi := &file_connector_proto_msgTypes[28]
+	mi := &file_connector_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1596,7 +1731,7 @@ func (x *List_Request) String() string {
 func (*List_Request) ProtoMessage() {}
 
 func (x *List_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[28]
+	mi := &file_connector_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1654,7 +1789,7 @@ type List_Page struct {
 
 func (x *List_Page) Reset() {
 	*x = List_Page{}
-	mi := &file_connector_proto_msgTypes[29]
+	mi := &file_connector_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1666,7 +1801,7 @@ func (x *List_Page) String() string {
 func (*List_Page) ProtoMessage() {}
 
 func (x *List_Page) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[29]
+	mi := &file_connector_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1721,7 +1856,7 @@ type Fetch_Request struct {
 
 func (x *Fetch_Request) Reset() {
 	*x = Fetch_Request{}
-	mi := &file_connector_proto_msgTypes[30]
+	mi := &file_connector_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1733,7 +1868,7 @@ func (x *Fetch_Request) String() string {
 func (*Fetch_Request) ProtoMessage() {}
 
 func (x *Fetch_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[30]
+	mi := &file_connector_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1782,7 +1917,7 @@ type Fetch_Chunk struct {
 
 func (x *Fetch_Chunk) Reset() {
 	*x = Fetch_Chunk{}
-	mi := &file_connector_proto_msgTypes[31]
+	mi := &file_connector_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1794,7 +1929,7 @@ func (x *Fetch_Chunk) String() string {
 func (*Fetch_Chunk) ProtoMessage() {}
 
 func (x *Fetch_Chunk) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[31]
+	mi := &file_connector_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1842,7 +1977,7 @@ type EnsureFolder_Request struct {
 
 func (x *EnsureFolder_Request) Reset() {
 	*x = EnsureFolder_Request{}
-	mi := &file_connector_proto_msgTypes[32]
+	mi := &file_connector_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1854,7 +1989,7 @@ func (x *EnsureFolder_Request) String() string {
 func (*EnsureFolder_Request) ProtoMessage() {}
 
 func (x *EnsureFolder_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[32]
+	mi := &file_connector_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1902,7 +2037,7 @@ type EnsureFolder_Response struct {
 
 func (x *EnsureFolder_Response) Reset() {
 	*x = EnsureFolder_Response{}
-	mi := &file_connector_proto_msgTypes[33]
+	mi := &file_connector_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1914,7 +2049,7 @@ func (x *EnsureFolder_Response) String() string {
 func (*EnsureFolder_Response) ProtoMessage() {}
 
 func (x *EnsureFolder_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[33]
+	mi := &file_connector_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1968,7 +2103,7 @@ type Append_Meta struct {
 
 func (x *Append_Meta) Reset() {
 	*x = Append_Meta{}
-	mi := &file_connector_proto_msgTypes[34]
+	mi := &file_connector_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1980,7 +2115,7 @@ func (x *Append_Meta) String() string {
 func (*Append_Meta) ProtoMessage() {}
 
 func (x *Append_Meta) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[34]
+	mi := &file_connector_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2071,7 +2206,7 @@ type Append_Chunk struct {
 
 func (x *Append_Chunk) Reset() {
 	*x = Append_Chunk{}
-	mi := &file_connector_proto_msgTypes[35]
+	mi := &file_connector_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2083,7 +2218,7 @@ func (x *Append_Chunk) String() string {
 func (*Append_Chunk) ProtoMessage() {}
 
 func (x *Append_Chunk) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[35]
+	mi := &file_connector_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2131,7 +2266,7 @@ type Append_Response struct {
 
 func (x *Append_Response) Reset() {
 	*x = Append_Response{}
-	mi := &file_connector_proto_msgTypes[36]
+	mi := &file_connector_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2143,7 +2278,7 @@ func (x *Append_Response) String() string {
 func (*Append_Response) ProtoMessage() {}
 
 func (x *Append_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[36]
+	mi := &file_connector_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2194,7 +2329,7 @@ type Lookup_Request struct {
 
 func (x *Lookup_Request) Reset() {
 	*x = Lookup_Request{}
-	mi := &file_connector_proto_msgTypes[37]
+	mi := &file_connector_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2206,7 +2341,7 @@ func (x *Lookup_Request) String() string {
 func (*Lookup_Request) ProtoMessage() {}
 
 func (x *Lookup_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[37]
+	mi := &file_connector_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2273,7 +2408,7 @@ type Lookup_Response struct {
 
 func (x *Lookup_Response) Reset() {
 	*x = Lookup_Response{}
-	mi := &file_connector_proto_msgTypes[38]
+	mi := &file_connector_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2285,7 +2420,7 @@ func (x *Lookup_Response) String() string {
 func (*Lookup_Response) ProtoMessage() {}
 
 func (x *Lookup_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[38]
+	mi := &file_connector_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2320,7 +2455,7 @@ type SetFlags_Request struct {
 
 func (x *SetFlags_Request) Reset() {
 	*x = SetFlags_Request{}
-	mi := &file_connector_proto_msgTypes[39]
+	mi := &file_connector_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2332,7 +2467,7 @@ func (x *SetFlags_Request) String() string {
 func (*SetFlags_Request) ProtoMessage() {}
 
 func (x *SetFlags_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[39]
+	mi := &file_connector_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2385,7 +2520,7 @@ type SetFlags_Response struct {
 
 func (x *SetFlags_Response) Reset() {
 	*x = SetFlags_Response{}
-	mi := &file_connector_proto_msgTypes[40]
+	mi := &file_connector_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2397,7 +2532,7 @@ func (x *SetFlags_Response) String() string {
 func (*SetFlags_Response) ProtoMessage() {}
 
 func (x *SetFlags_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[40]
+	mi := &file_connector_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2436,7 +2571,7 @@ type Copy_Item struct {
 
 func (x *Copy_Item) Reset() {
 	*x = Copy_Item{}
-	mi := &file_connector_proto_msgTypes[41]
+	mi := &file_connector_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2448,7 +2583,7 @@ func (x *Copy_Item) String() string {
 func (*Copy_Item) ProtoMessage() {}
 
 func (x *Copy_Item) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[41]
+	mi := &file_connector_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2528,7 +2663,7 @@ type Copy_Request struct {
 
 func (x *Copy_Request) Reset() {
 	*x = Copy_Request{}
-	mi := &file_connector_proto_msgTypes[42]
+	mi := &file_connector_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2540,7 +2675,7 @@ func (x *Copy_Request) String() string {
 func (*Copy_Request) ProtoMessage() {}
 
 func (x *Copy_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[42]
+	mi := &file_connector_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2606,7 +2741,7 @@ type Copy_Outcome struct {
 
 func (x *Copy_Outcome) Reset() {
 	*x = Copy_Outcome{}
-	mi := &file_connector_proto_msgTypes[43]
+	mi := &file_connector_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2618,7 +2753,7 @@ func (x *Copy_Outcome) String() string {
 func (*Copy_Outcome) ProtoMessage() {}
 
 func (x *Copy_Outcome) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[43]
+	mi := &file_connector_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2671,7 +2806,7 @@ type Copy_Response struct {
 
 func (x *Copy_Response) Reset() {
 	*x = Copy_Response{}
-	mi := &file_connector_proto_msgTypes[44]
+	mi := &file_connector_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2683,7 +2818,7 @@ func (x *Copy_Response) String() string {
 func (*Copy_Response) ProtoMessage() {}
 
 func (x *Copy_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_connector_proto_msgTypes[44]
+	mi := &file_connector_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2706,6 +2841,431 @@ func (x *Copy_Response) GetOutcomes() []*Copy_Outcome {
 	return nil
 }
 
+type TestConnection_Request struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Settings   []byte                 `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
+	SampleUser string                 `protobuf:"bytes,2,opt,name=sample_user,json=sampleUser,proto3" json:"sample_user,omitempty"`
+	Admin      *AdminCredential       `protobuf:"bytes,3,opt,name=admin,proto3" json:"admin,omitempty"`
+	// user_secret is the sample user's own password.
+	UserSecret    string `protobuf:"bytes,4,opt,name=user_secret,json=userSecret,proto3" json:"user_secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TestConnection_Request) Reset() {
+	*x = TestConnection_Request{}
+	mi := &file_connector_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TestConnection_Request) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TestConnection_Request) ProtoMessage() {}
+
+func (x *TestConnection_Request) ProtoReflect() protoreflect.Message {
+	mi := &file_connector_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TestConnection_Request.ProtoReflect.Descriptor instead.
+func (*TestConnection_Request) Descriptor() ([]byte, []int) {
+	return file_connector_proto_rawDescGZIP(), []int{19, 0}
+}
+
+func (x *TestConnection_Request) GetSettings() []byte {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
+func (x *TestConnection_Request) GetSampleUser() string {
+	if x != nil {
+		return x.SampleUser
+	}
+	return ""
+}
+
+func (x *TestConnection_Request) GetAdmin() *AdminCredential {
+	if x != nil {
+		return x.Admin
+	}
+	return nil
+}
+
+func (x *TestConnection_Request) GetUserSecret() string {
+	if x != nil {
+		return x.UserSecret
+	}
+	return ""
+}
+
+type TestConnection_Attempt struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Mode          string                 `protobuf:"bytes,1,opt,name=mode,proto3" json:"mode,omitempty"`
+	Login         string                 `protobuf:"bytes,2,opt,name=login,proto3" json:"login,omitempty"`
+	Ok            bool                   `protobuf:"varint,3,opt,name=ok,proto3" json:"ok,omitempty"`
+	Error         string                 `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	Kind          ErrorKind              `protobuf:"varint,5,opt,name=kind,proto3,enum=tern.connector.v1.ErrorKind" json:"kind,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TestConnection_Attempt) Reset() {
+	*x = TestConnection_Attempt{}
+	mi := &file_connector_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TestConnection_Attempt) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TestConnection_Attempt) ProtoMessage() {}
+
+func (x *TestConnection_Attempt) ProtoReflect() protoreflect.Message {
+	mi := &file_connector_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TestConnection_Attempt.ProtoReflect.Descriptor instead.
+func (*TestConnection_Attempt) Descriptor() ([]byte, []int) {
+	return file_connector_proto_rawDescGZIP(), []int{19, 1}
+}
+
+func (x *TestConnection_Attempt) GetMode() string {
+	if x != nil {
+		return x.Mode
+	}
+	return ""
+}
+
+func (x *TestConnection_Attempt) GetLogin() string {
+	if x != nil {
+		return x.Login
+	}
+	return ""
+}
+
+func (x *TestConnection_Attempt) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+func (x *TestConnection_Attempt) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *TestConnection_Attempt) GetKind() ErrorKind {
+	if x != nil {
+		return x.Kind
+	}
+	return ErrorKind_ERROR_KIND_UNKNOWN
+}
+
+type TestConnection_Response struct {
+	state          protoimpl.MessageState    `protogen:"open.v1"`
+	Address        string                    `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
+	Greeting       string                    `protobuf:"bytes,2,opt,name=greeting,proto3" json:"greeting,omitempty"`
+	Tls            string                    `protobuf:"bytes,3,opt,name=tls,proto3" json:"tls,omitempty"`
+	Capabilities   []string                  `protobuf:"bytes,4,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
+	AuthMechanisms []string                  `protobuf:"bytes,5,rep,name=auth_mechanisms,json=authMechanisms,proto3" json:"auth_mechanisms,omitempty"`
+	Product        string                    `protobuf:"bytes,6,opt,name=product,proto3" json:"product,omitempty"`
+	Attempts       []*TestConnection_Attempt `protobuf:"bytes,7,rep,name=attempts,proto3" json:"attempts,omitempty"`
+	Recommended    string                    `protobuf:"bytes,8,opt,name=recommended,proto3" json:"recommended,omitempty"`
+	Notes          []string                  `protobuf:"bytes,9,rep,name=notes,proto3" json:"notes,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *TestConnection_Response) Reset() {
+	*x = TestConnection_Response{}
+	mi := &file_connector_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TestConnection_Response) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TestConnection_Response) ProtoMessage() {}
+
+func (x *TestConnection_Response) ProtoReflect() protoreflect.Message {
+	mi := &file_connector_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TestConnection_Response.ProtoReflect.Descriptor instead.
+func (*TestConnection_Response) Descriptor() ([]byte, []int) {
+	return file_connector_proto_rawDescGZIP(), []int{19, 2}
+}
+
+func (x *TestConnection_Response) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *TestConnection_Response) GetGreeting() string {
+	if x != nil {
+		return x.Greeting
+	}
+	return ""
+}
+
+func (x *TestConnection_Response) GetTls() string {
+	if x != nil {
+		return x.Tls
+	}
+	return ""
+}
+
+func (x *TestConnection_Response) GetCapabilities() []string {
+	if x != nil {
+		return x.Capabilities
+	}
+	return nil
+}
+
+func (x *TestConnection_Response) GetAuthMechanisms() []string {
+	if x != nil {
+		return x.AuthMechanisms
+	}
+	return nil
+}
+
+func (x *TestConnection_Response) GetProduct() string {
+	if x != nil {
+		return x.Product
+	}
+	return ""
+}
+
+func (x *TestConnection_Response) GetAttempts() []*TestConnection_Attempt {
+	if x != nil {
+		return x.Attempts
+	}
+	return nil
+}
+
+func (x *TestConnection_Response) GetRecommended() string {
+	if x != nil {
+		return x.Recommended
+	}
+	return ""
+}
+
+func (x *TestConnection_Response) GetNotes() []string {
+	if x != nil {
+		return x.Notes
+	}
+	return nil
+}
+
+type ListUsers_Request struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Settings      []byte                 `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
+	Admin         *AdminCredential       `protobuf:"bytes,2,opt,name=admin,proto3" json:"admin,omitempty"`
+	Mode          string                 `protobuf:"bytes,3,opt,name=mode,proto3" json:"mode,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListUsers_Request) Reset() {
+	*x = ListUsers_Request{}
+	mi := &file_connector_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListUsers_Request) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListUsers_Request) ProtoMessage() {}
+
+func (x *ListUsers_Request) ProtoReflect() protoreflect.Message {
+	mi := &file_connector_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListUsers_Request.ProtoReflect.Descriptor instead.
+func (*ListUsers_Request) Descriptor() ([]byte, []int) {
+	return file_connector_proto_rawDescGZIP(), []int{20, 0}
+}
+
+func (x *ListUsers_Request) GetSettings() []byte {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
+func (x *ListUsers_Request) GetAdmin() *AdminCredential {
+	if x != nil {
+		return x.Admin
+	}
+	return nil
+}
+
+func (x *ListUsers_Request) GetMode() string {
+	if x != nil {
+		return x.Mode
+	}
+	return ""
+}
+
+type ListUsers_User struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Login         string                 `protobuf:"bytes,1,opt,name=login,proto3" json:"login,omitempty"`
+	Address       string                 `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	DisplayName   string                 `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	Note          string                 `protobuf:"bytes,4,opt,name=note,proto3" json:"note,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListUsers_User) Reset() {
+	*x = ListUsers_User{}
+	mi := &file_connector_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListUsers_User) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListUsers_User) ProtoMessage() {}
+
+func (x *ListUsers_User) ProtoReflect() protoreflect.Message {
+	mi := &file_connector_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListUsers_User.ProtoReflect.Descriptor instead.
+func (*ListUsers_User) Descriptor() ([]byte, []int) {
+	return file_connector_proto_rawDescGZIP(), []int{20, 1}
+}
+
+func (x *ListUsers_User) GetLogin() string {
+	if x != nil {
+		return x.Login
+	}
+	return ""
+}
+
+func (x *ListUsers_User) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *ListUsers_User) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *ListUsers_User) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+type ListUsers_Page struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Users         []*ListUsers_User      `protobuf:"bytes,1,rep,name=users,proto3" json:"users,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListUsers_Page) Reset() {
+	*x = ListUsers_Page{}
+	mi := &file_connector_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListUsers_Page) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListUsers_Page) ProtoMessage() {}
+
+func (x *ListUsers_Page) ProtoReflect() protoreflect.Message {
+	mi := &file_connector_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListUsers_Page.ProtoReflect.Descriptor instead.
+func (*ListUsers_Page) Descriptor() ([]byte, []int) {
+	return file_connector_proto_rawDescGZIP(), []int{20, 2}
+}
+
+func (x *ListUsers_Page) GetUsers() []*ListUsers_User {
+	if x != nil {
+		return x.Users
+	}
+	return nil
+}
+
 var File_connector_proto protoreflect.FileDescriptor
 
 const file_connector_proto_rawDesc = "" +
@@ -2714,7 +3274,7 @@ const file_connector_proto_rawDesc = "" +
 	"\vErrorDetail\x120\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1c.tern.connector.v1.ErrorKindR\x04kind\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12$\n" +
-	"\x0eretry_after_ms\x18\x03 \x01(\x03R\fretryAfterMs\"\xd5\x01\n" +
+	"\x0eretry_after_ms\x18\x03 \x01(\x03R\fretryAfterMs\"\xfe\x01\n" +
 	"\fCapabilities\x12+\n" +
 	"\x11delta_checkpoints\x18\x01 \x01(\bR\x10deltaCheckpoints\x12\x16\n" +
 	"\x06lookup\x18\x02 \x01(\bR\x06lookup\x12\x1b\n" +
@@ -2722,7 +3282,8 @@ const file_connector_proto_rawDesc = "" +
 	"\bkeywords\x18\x04 \x01(\bR\bkeywords\x12\x1d\n" +
 	"\n" +
 	"list_users\x18\x05 \x01(\bR\tlistUsers\x12(\n" +
-	"\x10max_message_size\x18\x06 \x01(\x03R\x0emaxMessageSize\"\xae\x02\n" +
+	"\x10max_message_size\x18\x06 \x01(\x03R\x0emaxMessageSize\x12'\n" +
+	"\x0ftest_connection\x18\a \x01(\bR\x0etestConnection\"\xae\x02\n" +
 	"\bDescribe\x1a\t\n" +
 	"\aRequest\x1a\x96\x02\n" +
 	"\bResponse\x12\x0e\n" +
@@ -2886,7 +3447,46 @@ const file_connector_proto_rawDesc = "" +
 	"\ftarget_error\x18\x03 \x01(\v2\x1e.tern.connector.v1.ErrorDetailR\vtargetError\x12\x12\n" +
 	"\x04size\x18\x04 \x01(\x03R\x04size\x1aG\n" +
 	"\bResponse\x12;\n" +
-	"\boutcomes\x18\x01 \x03(\v2\x1f.tern.connector.v1.Copy.OutcomeR\boutcomes*>\n" +
+	"\boutcomes\x18\x01 \x03(\v2\x1f.tern.connector.v1.Copy.OutcomeR\boutcomes\"F\n" +
+	"\x0fAdminCredential\x12\x1b\n" +
+	"\tauth_user\x18\x01 \x01(\tR\bauthUser\x12\x16\n" +
+	"\x06secret\x18\x02 \x01(\tR\x06secret\"\xfd\x04\n" +
+	"\x0eTestConnection\x1a\xa1\x01\n" +
+	"\aRequest\x12\x1a\n" +
+	"\bsettings\x18\x01 \x01(\fR\bsettings\x12\x1f\n" +
+	"\vsample_user\x18\x02 \x01(\tR\n" +
+	"sampleUser\x128\n" +
+	"\x05admin\x18\x03 \x01(\v2\".tern.connector.v1.AdminCredentialR\x05admin\x12\x1f\n" +
+	"\vuser_secret\x18\x04 \x01(\tR\n" +
+	"userSecret\x1a\x8b\x01\n" +
+	"\aAttempt\x12\x12\n" +
+	"\x04mode\x18\x01 \x01(\tR\x04mode\x12\x14\n" +
+	"\x05login\x18\x02 \x01(\tR\x05login\x12\x0e\n" +
+	"\x02ok\x18\x03 \x01(\bR\x02ok\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\x120\n" +
+	"\x04kind\x18\x05 \x01(\x0e2\x1c.tern.connector.v1.ErrorKindR\x04kind\x1a\xb8\x02\n" +
+	"\bResponse\x12\x18\n" +
+	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x1a\n" +
+	"\bgreeting\x18\x02 \x01(\tR\bgreeting\x12\x10\n" +
+	"\x03tls\x18\x03 \x01(\tR\x03tls\x12\"\n" +
+	"\fcapabilities\x18\x04 \x03(\tR\fcapabilities\x12'\n" +
+	"\x0fauth_mechanisms\x18\x05 \x03(\tR\x0eauthMechanisms\x12\x18\n" +
+	"\aproduct\x18\x06 \x01(\tR\aproduct\x12E\n" +
+	"\battempts\x18\a \x03(\v2).tern.connector.v1.TestConnection.AttemptR\battempts\x12 \n" +
+	"\vrecommended\x18\b \x01(\tR\vrecommended\x12\x14\n" +
+	"\x05notes\x18\t \x03(\tR\x05notes\"\xb0\x02\n" +
+	"\tListUsers\x1as\n" +
+	"\aRequest\x12\x1a\n" +
+	"\bsettings\x18\x01 \x01(\fR\bsettings\x128\n" +
+	"\x05admin\x18\x02 \x01(\v2\".tern.connector.v1.AdminCredentialR\x05admin\x12\x12\n" +
+	"\x04mode\x18\x03 \x01(\tR\x04mode\x1am\n" +
+	"\x04User\x12\x14\n" +
+	"\x05login\x18\x01 \x01(\tR\x05login\x12\x18\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\x12!\n" +
+	"\fdisplay_name\x18\x03 \x01(\tR\vdisplayName\x12\x12\n" +
+	"\x04note\x18\x04 \x01(\tR\x04note\x1a?\n" +
+	"\x04Page\x127\n" +
+	"\x05users\x18\x01 \x03(\v2!.tern.connector.v1.ListUsers.UserR\x05users*>\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vROLE_SOURCE\x10\x01\x12\x0f\n" +
@@ -2901,7 +3501,7 @@ const file_connector_proto_rawDesc = "" +
 	"\x14ERROR_KIND_TEMPORARY\x10\x06\x12\x16\n" +
 	"\x12ERROR_KIND_INVALID\x10\a\x12\x1a\n" +
 	"\x16ERROR_KIND_UNSUPPORTED\x10\b\x12\x1a\n" +
-	"\x16ERROR_KIND_UNAVAILABLE\x10\t2\xdd\a\n" +
+	"\x16ERROR_KIND_UNAVAILABLE\x10\t2\x9e\t\n" +
 	"\tConnector\x12U\n" +
 	"\bDescribe\x12#.tern.connector.v1.Describe.Request\x1a$.tern.connector.v1.Describe.Response\x12I\n" +
 	"\x04Open\x12\x1f.tern.connector.v1.Open.Request\x1a .tern.connector.v1.Open.Response\x12L\n" +
@@ -2914,7 +3514,9 @@ const file_connector_proto_rawDesc = "" +
 	"\x06Append\x12\x1f.tern.connector.v1.Append.Chunk\x1a\".tern.connector.v1.Append.Response(\x01\x12O\n" +
 	"\x06Lookup\x12!.tern.connector.v1.Lookup.Request\x1a\".tern.connector.v1.Lookup.Response\x12U\n" +
 	"\bSetFlags\x12#.tern.connector.v1.SetFlags.Request\x1a$.tern.connector.v1.SetFlags.Response\x12I\n" +
-	"\x04Copy\x12\x1f.tern.connector.v1.Copy.Request\x1a .tern.connector.v1.Copy.ResponseB<Z:github.com/ternmail/tern/sdk/internal/proto/v1;connectorv1b\x06proto3"
+	"\x04Copy\x12\x1f.tern.connector.v1.Copy.Request\x1a .tern.connector.v1.Copy.Response\x12g\n" +
+	"\x0eTestConnection\x12).tern.connector.v1.TestConnection.Request\x1a*.tern.connector.v1.TestConnection.Response\x12V\n" +
+	"\tListUsers\x12$.tern.connector.v1.ListUsers.Request\x1a!.tern.connector.v1.ListUsers.Page0\x01B<Z:github.com/ternmail/tern/sdk/internal/proto/v1;connectorv1b\x06proto3"
 
 var (
 	file_connector_proto_rawDescOnce sync.Once
@@ -2929,55 +3531,64 @@ func file_connector_proto_rawDescGZIP() []byte {
 }
 
 var file_connector_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
 var file_connector_proto_goTypes = []any{
-	(Role)(0),                     // 0: tern.connector.v1.Role
-	(ErrorKind)(0),                // 1: tern.connector.v1.ErrorKind
-	(*ErrorDetail)(nil),           // 2: tern.connector.v1.ErrorDetail
-	(*Capabilities)(nil),          // 3: tern.connector.v1.Capabilities
-	(*Describe)(nil),              // 4: tern.connector.v1.Describe
-	(*Credential)(nil),            // 5: tern.connector.v1.Credential
-	(*Open)(nil),                  // 6: tern.connector.v1.Open
-	(*Close)(nil),                 // 7: tern.connector.v1.Close
-	(*Folder)(nil),                // 8: tern.connector.v1.Folder
-	(*Folders)(nil),               // 9: tern.connector.v1.Folders
-	(*Status)(nil),                // 10: tern.connector.v1.Status
-	(*Message)(nil),               // 11: tern.connector.v1.Message
-	(*List)(nil),                  // 12: tern.connector.v1.List
-	(*ChunkMeta)(nil),             // 13: tern.connector.v1.ChunkMeta
-	(*Fetch)(nil),                 // 14: tern.connector.v1.Fetch
-	(*EnsureFolder)(nil),          // 15: tern.connector.v1.EnsureFolder
-	(*Append)(nil),                // 16: tern.connector.v1.Append
-	(*Lookup)(nil),                // 17: tern.connector.v1.Lookup
-	(*SetFlags)(nil),              // 18: tern.connector.v1.SetFlags
-	(*Copy)(nil),                  // 19: tern.connector.v1.Copy
-	(*Describe_Request)(nil),      // 20: tern.connector.v1.Describe.Request
-	(*Describe_Response)(nil),     // 21: tern.connector.v1.Describe.Response
-	(*Open_Request)(nil),          // 22: tern.connector.v1.Open.Request
-	(*Open_Response)(nil),         // 23: tern.connector.v1.Open.Response
-	(*Close_Request)(nil),         // 24: tern.connector.v1.Close.Request
-	(*Close_Response)(nil),        // 25: tern.connector.v1.Close.Response
-	(*Folders_Request)(nil),       // 26: tern.connector.v1.Folders.Request
-	(*Folders_Response)(nil),      // 27: tern.connector.v1.Folders.Response
-	(*Status_Request)(nil),        // 28: tern.connector.v1.Status.Request
-	(*Status_Response)(nil),       // 29: tern.connector.v1.Status.Response
-	(*List_Request)(nil),          // 30: tern.connector.v1.List.Request
-	(*List_Page)(nil),             // 31: tern.connector.v1.List.Page
-	(*Fetch_Request)(nil),         // 32: tern.connector.v1.Fetch.Request
-	(*Fetch_Chunk)(nil),           // 33: tern.connector.v1.Fetch.Chunk
-	(*EnsureFolder_Request)(nil),  // 34: tern.connector.v1.EnsureFolder.Request
-	(*EnsureFolder_Response)(nil), // 35: tern.connector.v1.EnsureFolder.Response
-	(*Append_Meta)(nil),           // 36: tern.connector.v1.Append.Meta
-	(*Append_Chunk)(nil),          // 37: tern.connector.v1.Append.Chunk
-	(*Append_Response)(nil),       // 38: tern.connector.v1.Append.Response
-	(*Lookup_Request)(nil),        // 39: tern.connector.v1.Lookup.Request
-	(*Lookup_Response)(nil),       // 40: tern.connector.v1.Lookup.Response
-	(*SetFlags_Request)(nil),      // 41: tern.connector.v1.SetFlags.Request
-	(*SetFlags_Response)(nil),     // 42: tern.connector.v1.SetFlags.Response
-	(*Copy_Item)(nil),             // 43: tern.connector.v1.Copy.Item
-	(*Copy_Request)(nil),          // 44: tern.connector.v1.Copy.Request
-	(*Copy_Outcome)(nil),          // 45: tern.connector.v1.Copy.Outcome
-	(*Copy_Response)(nil),         // 46: tern.connector.v1.Copy.Response
+	(Role)(0),                       // 0: tern.connector.v1.Role
+	(ErrorKind)(0),                  // 1: tern.connector.v1.ErrorKind
+	(*ErrorDetail)(nil),             // 2: tern.connector.v1.ErrorDetail
+	(*Capabilities)(nil),            // 3: tern.connector.v1.Capabilities
+	(*Describe)(nil),                // 4: tern.connector.v1.Describe
+	(*Credential)(nil),              // 5: tern.connector.v1.Credential
+	(*Open)(nil),                    // 6: tern.connector.v1.Open
+	(*Close)(nil),                   // 7: tern.connector.v1.Close
+	(*Folder)(nil),                  // 8: tern.connector.v1.Folder
+	(*Folders)(nil),                 // 9: tern.connector.v1.Folders
+	(*Status)(nil),                  // 10: tern.connector.v1.Status
+	(*Message)(nil),                 // 11: tern.connector.v1.Message
+	(*List)(nil),                    // 12: tern.connector.v1.List
+	(*ChunkMeta)(nil),               // 13: tern.connector.v1.ChunkMeta
+	(*Fetch)(nil),                   // 14: tern.connector.v1.Fetch
+	(*EnsureFolder)(nil),            // 15: tern.connector.v1.EnsureFolder
+	(*Append)(nil),                  // 16: tern.connector.v1.Append
+	(*Lookup)(nil),                  // 17: tern.connector.v1.Lookup
+	(*SetFlags)(nil),                // 18: tern.connector.v1.SetFlags
+	(*Copy)(nil),                    // 19: tern.connector.v1.Copy
+	(*AdminCredential)(nil),         // 20: tern.connector.v1.AdminCredential
+	(*TestConnection)(nil),          // 21: tern.connector.v1.TestConnection
+	(*ListUsers)(nil),               // 22: tern.connector.v1.ListUsers
+	(*Describe_Request)(nil),        // 23: tern.connector.v1.Describe.Request
+	(*Describe_Response)(nil),       // 24: tern.connector.v1.Describe.Response
+	(*Open_Request)(nil),            // 25: tern.connector.v1.Open.Request
+	(*Open_Response)(nil),           // 26: tern.connector.v1.Open.Response
+	(*Close_Request)(nil),           // 27: tern.connector.v1.Close.Request
+	(*Close_Response)(nil),          // 28: tern.connector.v1.Close.Response
+	(*Folders_Request)(nil),         // 29: tern.connector.v1.Folders.Request
+	(*Folders_Response)(nil),        // 30: tern.connector.v1.Folders.Response
+	(*Status_Request)(nil),          // 31: tern.connector.v1.Status.Request
+	(*Status_Response)(nil),         // 32: tern.connector.v1.Status.Response
+	(*List_Request)(nil),            // 33: tern.connector.v1.List.Request
+	(*List_Page)(nil),               // 34: tern.connector.v1.List.Page
+	(*Fetch_Request)(nil),           // 35: tern.connector.v1.Fetch.Request
+	(*Fetch_Chunk)(nil),             // 36: tern.connector.v1.Fetch.Chunk
+	(*EnsureFolder_Request)(nil),    // 37: tern.connector.v1.EnsureFolder.Request
+	(*EnsureFolder_Response)(nil),   // 38: tern.connector.v1.EnsureFolder.Response
+	(*Append_Meta)(nil),             // 39: tern.connector.v1.Append.Meta
+	(*Append_Chunk)(nil),            // 40: tern.connector.v1.Append.Chunk
+	(*Append_Response)(nil),         // 41: tern.connector.v1.Append.Response
+	(*Lookup_Request)(nil),          // 42: tern.connector.v1.Lookup.Request
+	(*Lookup_Response)(nil),         // 43: tern.connector.v1.Lookup.Response
+	(*SetFlags_Request)(nil),        // 44: tern.connector.v1.SetFlags.Request
+	(*SetFlags_Response)(nil),       // 45: tern.connector.v1.SetFlags.Response
+	(*Copy_Item)(nil),               // 46: tern.connector.v1.Copy.Item
+	(*Copy_Request)(nil),            // 47: tern.connector.v1.Copy.Request
+	(*Copy_Outcome)(nil),            // 48: tern.connector.v1.Copy.Outcome
+	(*Copy_Response)(nil),           // 49: tern.connector.v1.Copy.Response
+	(*TestConnection_Request)(nil),  // 50: tern.connector.v1.TestConnection.Request
+	(*TestConnection_Attempt)(nil),  // 51: tern.connector.v1.TestConnection.Attempt
+	(*TestConnection_Response)(nil), // 52: tern.connector.v1.TestConnection.Response
+	(*ListUsers_Request)(nil),       // 53: tern.connector.v1.ListUsers.Request
+	(*ListUsers_User)(nil),          // 54: tern.connector.v1.ListUsers.User
+	(*ListUsers_Page)(nil),          // 55: tern.connector.v1.ListUsers.Page
 }
 var file_connector_proto_depIdxs = []int32{
 	1,  // 0: tern.connector.v1.ErrorDetail.kind:type_name -> tern.connector.v1.ErrorKind
@@ -2988,41 +3599,50 @@ var file_connector_proto_depIdxs = []int32{
 	8,  // 5: tern.connector.v1.Folders.Response.folders:type_name -> tern.connector.v1.Folder
 	11, // 6: tern.connector.v1.List.Page.messages:type_name -> tern.connector.v1.Message
 	13, // 7: tern.connector.v1.Fetch.Chunk.meta:type_name -> tern.connector.v1.ChunkMeta
-	36, // 8: tern.connector.v1.Append.Chunk.meta:type_name -> tern.connector.v1.Append.Meta
-	43, // 9: tern.connector.v1.Copy.Request.items:type_name -> tern.connector.v1.Copy.Item
-	38, // 10: tern.connector.v1.Copy.Outcome.result:type_name -> tern.connector.v1.Append.Response
+	39, // 8: tern.connector.v1.Append.Chunk.meta:type_name -> tern.connector.v1.Append.Meta
+	46, // 9: tern.connector.v1.Copy.Request.items:type_name -> tern.connector.v1.Copy.Item
+	41, // 10: tern.connector.v1.Copy.Outcome.result:type_name -> tern.connector.v1.Append.Response
 	2,  // 11: tern.connector.v1.Copy.Outcome.source_error:type_name -> tern.connector.v1.ErrorDetail
 	2,  // 12: tern.connector.v1.Copy.Outcome.target_error:type_name -> tern.connector.v1.ErrorDetail
-	45, // 13: tern.connector.v1.Copy.Response.outcomes:type_name -> tern.connector.v1.Copy.Outcome
-	20, // 14: tern.connector.v1.Connector.Describe:input_type -> tern.connector.v1.Describe.Request
-	22, // 15: tern.connector.v1.Connector.Open:input_type -> tern.connector.v1.Open.Request
-	24, // 16: tern.connector.v1.Connector.Close:input_type -> tern.connector.v1.Close.Request
-	26, // 17: tern.connector.v1.Connector.Folders:input_type -> tern.connector.v1.Folders.Request
-	28, // 18: tern.connector.v1.Connector.Status:input_type -> tern.connector.v1.Status.Request
-	30, // 19: tern.connector.v1.Connector.List:input_type -> tern.connector.v1.List.Request
-	32, // 20: tern.connector.v1.Connector.Fetch:input_type -> tern.connector.v1.Fetch.Request
-	34, // 21: tern.connector.v1.Connector.EnsureFolder:input_type -> tern.connector.v1.EnsureFolder.Request
-	37, // 22: tern.connector.v1.Connector.Append:input_type -> tern.connector.v1.Append.Chunk
-	39, // 23: tern.connector.v1.Connector.Lookup:input_type -> tern.connector.v1.Lookup.Request
-	41, // 24: tern.connector.v1.Connector.SetFlags:input_type -> tern.connector.v1.SetFlags.Request
-	44, // 25: tern.connector.v1.Connector.Copy:input_type -> tern.connector.v1.Copy.Request
-	21, // 26: tern.connector.v1.Connector.Describe:output_type -> tern.connector.v1.Describe.Response
-	23, // 27: tern.connector.v1.Connector.Open:output_type -> tern.connector.v1.Open.Response
-	25, // 28: tern.connector.v1.Connector.Close:output_type -> tern.connector.v1.Close.Response
-	27, // 29: tern.connector.v1.Connector.Folders:output_type -> tern.connector.v1.Folders.Response
-	29, // 30: tern.connector.v1.Connector.Status:output_type -> tern.connector.v1.Status.Response
-	31, // 31: tern.connector.v1.Connector.List:output_type -> tern.connector.v1.List.Page
-	33, // 32: tern.connector.v1.Connector.Fetch:output_type -> tern.connector.v1.Fetch.Chunk
-	35, // 33: tern.connector.v1.Connector.EnsureFolder:output_type -> tern.connector.v1.EnsureFolder.Response
-	38, // 34: tern.connector.v1.Connector.Append:output_type -> tern.connector.v1.Append.Response
-	40, // 35: tern.connector.v1.Connector.Lookup:output_type -> tern.connector.v1.Lookup.Response
-	42, // 36: tern.connector.v1.Connector.SetFlags:output_type -> tern.connector.v1.SetFlags.Response
-	46, // 37: tern.connector.v1.Connector.Copy:output_type -> tern.connector.v1.Copy.Response
-	26, // [26:38] is the sub-list for method output_type
-	14, // [14:26] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	48, // 13: tern.connector.v1.Copy.Response.outcomes:type_name -> tern.connector.v1.Copy.Outcome
+	20, // 14: tern.connector.v1.TestConnection.Request.admin:type_name -> tern.connector.v1.AdminCredential
+	1,  // 15: tern.connector.v1.TestConnection.Attempt.kind:type_name -> tern.connector.v1.ErrorKind
+	51, // 16: tern.connector.v1.TestConnection.Response.attempts:type_name -> tern.connector.v1.TestConnection.Attempt
+	20, // 17: tern.connector.v1.ListUsers.Request.admin:type_name -> tern.connector.v1.AdminCredential
+	54, // 18: tern.connector.v1.ListUsers.Page.users:type_name -> tern.connector.v1.ListUsers.User
+	23, // 19: tern.connector.v1.Connector.Describe:input_type -> tern.connector.v1.Describe.Request
+	25, // 20: tern.connector.v1.Connector.Open:input_type -> tern.connector.v1.Open.Request
+	27, // 21: tern.connector.v1.Connector.Close:input_type -> tern.connector.v1.Close.Request
+	29, // 22: tern.connector.v1.Connector.Folders:input_type -> tern.connector.v1.Folders.Request
+	31, // 23: tern.connector.v1.Connector.Status:input_type -> tern.connector.v1.Status.Request
+	33, // 24: tern.connector.v1.Connector.List:input_type -> tern.connector.v1.List.Request
+	35, // 25: tern.connector.v1.Connector.Fetch:input_type -> tern.connector.v1.Fetch.Request
+	37, // 26: tern.connector.v1.Connector.EnsureFolder:input_type -> tern.connector.v1.EnsureFolder.Request
+	40, // 27: tern.connector.v1.Connector.Append:input_type -> tern.connector.v1.Append.Chunk
+	42, // 28: tern.connector.v1.Connector.Lookup:input_type -> tern.connector.v1.Lookup.Request
+	44, // 29: tern.connector.v1.Connector.SetFlags:input_type -> tern.connector.v1.SetFlags.Request
+	47, // 30: tern.connector.v1.Connector.Copy:input_type -> tern.connector.v1.Copy.Request
+	50, // 31: tern.connector.v1.Connector.TestConnection:input_type -> tern.connector.v1.TestConnection.Request
+	53, // 32: tern.connector.v1.Connector.ListUsers:input_type -> tern.connector.v1.ListUsers.Request
+	24, // 33: tern.connector.v1.Connector.Describe:output_type -> tern.connector.v1.Describe.Response
+	26, // 34: tern.connector.v1.Connector.Open:output_type -> tern.connector.v1.Open.Response
+	28, // 35: tern.connector.v1.Connector.Close:output_type -> tern.connector.v1.Close.Response
+	30, // 36: tern.connector.v1.Connector.Folders:output_type -> tern.connector.v1.Folders.Response
+	32, // 37: tern.connector.v1.Connector.Status:output_type -> tern.connector.v1.Status.Response
+	34, // 38: tern.connector.v1.Connector.List:output_type -> tern.connector.v1.List.Page
+	36, // 39: tern.connector.v1.Connector.Fetch:output_type -> tern.connector.v1.Fetch.Chunk
+	38, // 40: tern.connector.v1.Connector.EnsureFolder:output_type -> tern.connector.v1.EnsureFolder.Response
+	41, // 41: tern.connector.v1.Connector.Append:output_type -> tern.connector.v1.Append.Response
+	43, // 42: tern.connector.v1.Connector.Lookup:output_type -> tern.connector.v1.Lookup.Response
+	45, // 43: tern.connector.v1.Connector.SetFlags:output_type -> tern.connector.v1.SetFlags.Response
+	49, // 44: tern.connector.v1.Connector.Copy:output_type -> tern.connector.v1.Copy.Response
+	52, // 45: tern.connector.v1.Connector.TestConnection:output_type -> tern.connector.v1.TestConnection.Response
+	55, // 46: tern.connector.v1.Connector.ListUsers:output_type -> tern.connector.v1.ListUsers.Page
+	33, // [33:47] is the sub-list for method output_type
+	19, // [19:33] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_connector_proto_init() }
@@ -3036,7 +3656,7 @@ func file_connector_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_connector_proto_rawDesc), len(file_connector_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   45,
+			NumMessages:   54,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -34,18 +34,20 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Connector_Describe_FullMethodName     = "/tern.connector.v1.Connector/Describe"
-	Connector_Open_FullMethodName         = "/tern.connector.v1.Connector/Open"
-	Connector_Close_FullMethodName        = "/tern.connector.v1.Connector/Close"
-	Connector_Folders_FullMethodName      = "/tern.connector.v1.Connector/Folders"
-	Connector_Status_FullMethodName       = "/tern.connector.v1.Connector/Status"
-	Connector_List_FullMethodName         = "/tern.connector.v1.Connector/List"
-	Connector_Fetch_FullMethodName        = "/tern.connector.v1.Connector/Fetch"
-	Connector_EnsureFolder_FullMethodName = "/tern.connector.v1.Connector/EnsureFolder"
-	Connector_Append_FullMethodName       = "/tern.connector.v1.Connector/Append"
-	Connector_Lookup_FullMethodName       = "/tern.connector.v1.Connector/Lookup"
-	Connector_SetFlags_FullMethodName     = "/tern.connector.v1.Connector/SetFlags"
-	Connector_Copy_FullMethodName         = "/tern.connector.v1.Connector/Copy"
+	Connector_Describe_FullMethodName       = "/tern.connector.v1.Connector/Describe"
+	Connector_Open_FullMethodName           = "/tern.connector.v1.Connector/Open"
+	Connector_Close_FullMethodName          = "/tern.connector.v1.Connector/Close"
+	Connector_Folders_FullMethodName        = "/tern.connector.v1.Connector/Folders"
+	Connector_Status_FullMethodName         = "/tern.connector.v1.Connector/Status"
+	Connector_List_FullMethodName           = "/tern.connector.v1.Connector/List"
+	Connector_Fetch_FullMethodName          = "/tern.connector.v1.Connector/Fetch"
+	Connector_EnsureFolder_FullMethodName   = "/tern.connector.v1.Connector/EnsureFolder"
+	Connector_Append_FullMethodName         = "/tern.connector.v1.Connector/Append"
+	Connector_Lookup_FullMethodName         = "/tern.connector.v1.Connector/Lookup"
+	Connector_SetFlags_FullMethodName       = "/tern.connector.v1.Connector/SetFlags"
+	Connector_Copy_FullMethodName           = "/tern.connector.v1.Connector/Copy"
+	Connector_TestConnection_FullMethodName = "/tern.connector.v1.Connector/TestConnection"
+	Connector_ListUsers_FullMethodName      = "/tern.connector.v1.Connector/ListUsers"
 )
 
 // ConnectorClient is the client API for Connector service.
@@ -74,6 +76,11 @@ type ConnectorClient interface {
 	// it when both sessions live in one process, and streams bodies through
 	// Fetch and Append otherwise.
 	Copy(ctx context.Context, in *Copy_Request, opts ...grpc.CallOption) (*Copy_Response, error)
+	// TestConnection probes the server: greeting, capabilities, and which
+	// ways of logging in work for a sample user.
+	TestConnection(ctx context.Context, in *TestConnection_Request, opts ...grpc.CallOption) (*TestConnection_Response, error)
+	// ListUsers lists the mailboxes an administrator can see, in pages.
+	ListUsers(ctx context.Context, in *ListUsers_Request, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ListUsers_Page], error)
 }
 
 type connectorClient struct {
@@ -225,6 +232,35 @@ func (c *connectorClient) Copy(ctx context.Context, in *Copy_Request, opts ...gr
 	return out, nil
 }
 
+func (c *connectorClient) TestConnection(ctx context.Context, in *TestConnection_Request, opts ...grpc.CallOption) (*TestConnection_Response, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TestConnection_Response)
+	err := c.cc.Invoke(ctx, Connector_TestConnection_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *connectorClient) ListUsers(ctx context.Context, in *ListUsers_Request, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ListUsers_Page], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Connector_ServiceDesc.Streams[3], Connector_ListUsers_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ListUsers_Request, ListUsers_Page]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Connector_ListUsersClient = grpc.ServerStreamingClient[ListUsers_Page]
+
 // ConnectorServer is the server API for Connector service.
 // All implementations must embed UnimplementedConnectorServer
 // for forward compatibility.
@@ -251,6 +287,11 @@ type ConnectorServer interface {
 	// it when both sessions live in one process, and streams bodies through
 	// Fetch and Append otherwise.
 	Copy(context.Context, *Copy_Request) (*Copy_Response, error)
+	// TestConnection probes the server: greeting, capabilities, and which
+	// ways of logging in work for a sample user.
+	TestConnection(context.Context, *TestConnection_Request) (*TestConnection_Response, error)
+	// ListUsers lists the mailboxes an administrator can see, in pages.
+	ListUsers(*ListUsers_Request, grpc.ServerStreamingServer[ListUsers_Page]) error
 	mustEmbedUnimplementedConnectorServer()
 }
 
@@ -296,6 +337,12 @@ func (UnimplementedConnectorServer) SetFlags(context.Context, *SetFlags_Request)
 }
 func (UnimplementedConnectorServer) Copy(context.Context, *Copy_Request) (*Copy_Response, error) {
 	return nil, status.Error(codes.Unimplemented, "method Copy not implemented")
+}
+func (UnimplementedConnectorServer) TestConnection(context.Context, *TestConnection_Request) (*TestConnection_Response, error) {
+	return nil, status.Error(codes.Unimplemented, "method TestConnection not implemented")
+}
+func (UnimplementedConnectorServer) ListUsers(*ListUsers_Request, grpc.ServerStreamingServer[ListUsers_Page]) error {
+	return status.Error(codes.Unimplemented, "method ListUsers not implemented")
 }
 func (UnimplementedConnectorServer) mustEmbedUnimplementedConnectorServer() {}
 func (UnimplementedConnectorServer) testEmbeddedByValue()                   {}
@@ -509,6 +556,35 @@ func _Connector_Copy_Handler(srv interface{}, ctx context.Context, dec func(inte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Connector_TestConnection_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TestConnection_Request)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ConnectorServer).TestConnection(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Connector_TestConnection_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ConnectorServer).TestConnection(ctx, req.(*TestConnection_Request))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Connector_ListUsers_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ListUsers_Request)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ConnectorServer).ListUsers(m, &grpc.GenericServerStream[ListUsers_Request, ListUsers_Page]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Connector_ListUsersServer = grpc.ServerStreamingServer[ListUsers_Page]
+
 // Connector_ServiceDesc is the grpc.ServiceDesc for Connector service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -552,6 +628,10 @@ var Connector_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "Copy",
 			Handler:    _Connector_Copy_Handler,
 		},
+		{
+			MethodName: "TestConnection",
+			Handler:    _Connector_TestConnection_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
@@ -568,6 +648,11 @@ var Connector_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "Append",
 			Handler:       _Connector_Append_Handler,
 			ClientStreams: true,
+		},
+		{
+			StreamName:    "ListUsers",
+			Handler:       _Connector_ListUsers_Handler,
+			ServerStreams: true,
 		},
 	},
 	Metadata: "connector.proto",
