@@ -71,6 +71,10 @@ type Capabilities struct {
 	ListUsers bool
 	// TestConnection: the connector implements [ConnectionTester].
 	TestConnection bool
+	// CredentialModes lists the credential modes the connector supports,
+	// the preferred first (ModePassword first means that without an
+	// administrator login, the "magic password" is the default).
+	CredentialModes []string
 	// MaxMessageSize is the largest message the target accepts, in bytes;
 	// 0 means unknown or unlimited.
 	MaxMessageSize int64

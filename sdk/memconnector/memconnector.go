@@ -134,6 +134,7 @@ func (c *Connector) Describe(context.Context) (*connector.Description, error) {
 			MaxMessageSize:   c.opts.MaxMessageSize,
 			TestConnection:   true,
 			ListUsers:        true,
+			CredentialModes:  []string{connector.ModeAdminAuthzid, connector.ModePassword},
 		},
 		SettingsSchema: json.RawMessage(settingsSchema),
 	}, nil

@@ -76,6 +76,7 @@ func DescriptionToProto(d *connector.Description) *pb.Describe_Response {
 			ListUsers:        d.Capabilities.ListUsers,
 			MaxMessageSize:   d.Capabilities.MaxMessageSize,
 			TestConnection:   d.Capabilities.TestConnection,
+			CredentialModes:  d.Capabilities.CredentialModes,
 		},
 	}
 	for _, r := range d.Roles {
@@ -101,6 +102,7 @@ func DescriptionFromProto(p *pb.Describe_Response) *connector.Description {
 			ListUsers:        c.GetListUsers(),
 			MaxMessageSize:   c.GetMaxMessageSize(),
 			TestConnection:   c.GetTestConnection(),
+			CredentialModes:  c.GetCredentialModes(),
 		},
 	}
 	for _, r := range p.GetRoles() {

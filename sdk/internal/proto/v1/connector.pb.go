@@ -226,6 +226,7 @@ type Capabilities struct {
 	ListUsers        bool                   `protobuf:"varint,5,opt,name=list_users,json=listUsers,proto3" json:"list_users,omitempty"`
 	MaxMessageSize   int64                  `protobuf:"varint,6,opt,name=max_message_size,json=maxMessageSize,proto3" json:"max_message_size,omitempty"`
 	TestConnection   bool                   `protobuf:"varint,7,opt,name=test_connection,json=testConnection,proto3" json:"test_connection,omitempty"`
+	CredentialModes  []string               `protobuf:"bytes,8,rep,name=credential_modes,json=credentialModes,proto3" json:"credential_modes,omitempty"`
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
 }
@@ -307,6 +308,13 @@ func (x *Capabilities) GetTestConnection() bool {
 		return x.TestConnection
 	}
 	return false
+}
+
+func (x *Capabilities) GetCredentialModes() []string {
+	if x != nil {
+		return x.CredentialModes
+	}
+	return nil
 }
 
 type Describe struct {
@@ -3274,7 +3282,7 @@ const file_connector_proto_rawDesc = "" +
 	"\vErrorDetail\x120\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1c.tern.connector.v1.ErrorKindR\x04kind\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12$\n" +
-	"\x0eretry_after_ms\x18\x03 \x01(\x03R\fretryAfterMs\"\xfe\x01\n" +
+	"\x0eretry_after_ms\x18\x03 \x01(\x03R\fretryAfterMs\"\xa9\x02\n" +
 	"\fCapabilities\x12+\n" +
 	"\x11delta_checkpoints\x18\x01 \x01(\bR\x10deltaCheckpoints\x12\x16\n" +
 	"\x06lookup\x18\x02 \x01(\bR\x06lookup\x12\x1b\n" +
@@ -3283,7 +3291,8 @@ const file_connector_proto_rawDesc = "" +
 	"\n" +
 	"list_users\x18\x05 \x01(\bR\tlistUsers\x12(\n" +
 	"\x10max_message_size\x18\x06 \x01(\x03R\x0emaxMessageSize\x12'\n" +
-	"\x0ftest_connection\x18\a \x01(\bR\x0etestConnection\"\xae\x02\n" +
+	"\x0ftest_connection\x18\a \x01(\bR\x0etestConnection\x12)\n" +
+	"\x10credential_modes\x18\b \x03(\tR\x0fcredentialModes\"\xae\x02\n" +
 	"\bDescribe\x1a\t\n" +
 	"\aRequest\x1a\x96\x02\n" +
 	"\bResponse\x12\x0e\n" +
