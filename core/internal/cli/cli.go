@@ -25,6 +25,11 @@ Microsoft 365 and Exchange.
 Usage:
   tern migrate [flags]         migrate mailboxes now, without the console
   tern serve [--config FILE]   run the daemon (console and API)
+  tern connectors add|list|show|test|delete
+                               configure source and target servers, test how to log in
+  tern users discover CONNECTOR
+                               list the mailboxes a connector's administrator can see
+  tern auth unblock --server S resume logins paused after repeated failures
   tern plugins [list|describe ID] [--plugins DIR]
                                show the installed connector plugins
   tern version                 print the version
@@ -45,6 +50,12 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runServe(ctx, args[1:], stderr)
 	case "plugins":
 		return runPlugins(ctx, args[1:], stdout, stderr)
+	case "connectors":
+		return runConnectors(ctx, args[1:], stdout, stderr)
+	case "users":
+		return runUsers(ctx, args[1:], stdout, stderr)
+	case "auth":
+		return runAuth(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "tern %s (connector protocol %d.%d)\n", app.Version, connector.ProtocolVersion, connector.ProtocolVersionMinor)
 		return 0

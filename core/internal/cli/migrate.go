@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -20,6 +21,8 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/ternmail/tern/core/internal/auth"
+	"github.com/ternmail/tern/core/internal/connectors"
 	"github.com/ternmail/tern/core/internal/engine"
 	"github.com/ternmail/tern/core/internal/logx"
 	"github.com/ternmail/tern/core/internal/pluginhost"
@@ -49,21 +52,6 @@ type MigrateConfig struct {
 	Filter FilterConfig   `toml:"filter"`
 }
 
-// EndpointConfig configures one side.
-type EndpointConfig struct {
-	// Connector is the plugin id ("imap").
-	Connector string `toml:"connector"`
-	// Settings are the connector's settings (see `tern plugins describe`).
-	Settings map[string]any `toml:"settings"`
-	// PasswordFile and PasswordEnv say where the password is; a password
-	// is never given on the command line. PasswordEnv defaults to
-	// TERN_SOURCE_PASSWORD / TERN_TARGET_PASSWORD.
-	PasswordFile string `toml:"password_file"`
-	PasswordEnv  string `toml:"password_env"`
-	// Username is the login name when it differs from the mailbox user.
-	Username string `toml:"username"`
-}
-
 // RulesConfig configures the folder rules.
 type RulesConfig struct {
 	Include      []string          `toml:"include"`
@@ -85,81 +73,6 @@ type stringList []string
 
 func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
-
-// endpointFlags are the flags of one side.
-type endpointFlags struct {
-	connector, host, tls, caFile, passwordFile, passwordEnv, username string
-	port                                                              int
-	insecure, plaintext                                               bool
-	set                                                               stringList
-}
-
-func (f *endpointFlags) register(fs *flag.FlagSet, side string) {
-	fs.StringVar(&f.connector, side, "", "`connector` plugin id of the "+side+" (e.g. imap)")
-	fs.StringVar(&f.host, side+"-host", "", side+" server `host`")
-	fs.IntVar(&f.port, side+"-port", 0, side+" server `port`")
-	fs.StringVar(&f.tls, side+"-tls", "", side+" TLS `mode`: implicit, starttls or none")
-	fs.StringVar(&f.caFile, side+"-ca-file", "", "PEM `file` of CAs to trust for the "+side)
-	fs.BoolVar(&f.insecure, side+"-insecure-skip-verify", false, "do not verify the "+side+"'s TLS certificate (unsafe)")
-	fs.BoolVar(&f.plaintext, side+"-allow-plaintext", false, "allow an unencrypted connection to the "+side)
-	fs.StringVar(&f.passwordFile, side+"-password-file", "", "`file` holding the "+side+" password")
-	fs.StringVar(&f.passwordEnv, side+"-password-env", "", "environment `variable` holding the "+side+" password (default TERN_"+strings.ToUpper(side)+"_PASSWORD)")
-	fs.StringVar(&f.username, side+"-username", "", "login `name` on the "+side+" when it differs from the mailbox user")
-	fs.Var(&f.set, side+"-set", "connector setting `key=value` for the "+side+" (repeatable; JSON values allowed)")
-}
-
-func (f *endpointFlags) apply(fs *flag.FlagSet, side string, c *EndpointConfig) error {
-	set := map[string]bool{}
-	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
-	if c.Settings == nil {
-		c.Settings = map[string]any{}
-	}
-	if set[side] {
-		c.Connector = f.connector
-	}
-	if set[side+"-host"] {
-		c.Settings["host"] = f.host
-	}
-	if set[side+"-port"] {
-		c.Settings["port"] = f.port
-	}
-	if set[side+"-tls"] {
-		c.Settings["tls"] = f.tls
-	}
-	if set[side+"-ca-file"] {
-		c.Settings["ca_file"] = f.caFile
-	}
-	if set[side+"-insecure-skip-verify"] {
-		c.Settings["insecure_skip_verify"] = f.insecure
-	}
-	if set[side+"-allow-plaintext"] {
-		c.Settings["allow_plaintext"] = f.plaintext
-	}
-	if set[side+"-password-file"] {
-		c.PasswordFile = f.passwordFile
-	}
-	if set[side+"-password-env"] {
-		c.PasswordEnv = f.passwordEnv
-	}
-	if set[side+"-username"] {
-		c.Username = f.username
-	}
-	for _, kv := range f.set {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return fmt.Errorf("-%s-set %q: want key=value", side, kv)
-		}
-		var parsed any
-		if err := json.Unmarshal([]byte(v), &parsed); err != nil {
-			parsed = v
-		}
-		c.Settings[k] = parsed
-	}
-	if c.Connector == "" {
-		return fmt.Errorf("no %s connector: use --%s imap (or [%s] connector in the config file)", side, side, side)
-	}
-	return nil
-}
 
 type migrateFlags struct {
 	config, state, plugins, user, targetUser, users, logLevel, reportFile string
@@ -217,8 +130,8 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.BoolVar(&f.quiet, "quiet", false, "no progress lines")
 	fs.DurationVar(&f.progress, "progress", 2*time.Second, "progress line `interval`")
 	fs.StringVar(&f.logLevel, "log-level", "", "log `level`: trace, debug, info, warn, error (default warn)")
-	f.src.register(fs, "source")
-	f.dst.register(fs, "target")
+	f.src.register(fs, "source-", "source")
+	f.dst.register(fs, "target-", "target")
 	fs.Var(&f.include, "include", "only migrate folders matching this `glob` (logical path with /, e.g. 'Work/**'; repeatable)")
 	fs.Var(&f.exclude, "exclude", "do not migrate folders matching this `glob` (repeatable)")
 	fs.Var(&f.rename, "rename", "rename a folder and its children: `from=to` (repeatable)")
@@ -242,7 +155,7 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "tern migrate: %v\n", err)
 		return 2
 	}
-	m, err := newMigration(cfg, pairs, stderr)
+	m, err := newMigration(ctx, cfg, pairs, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "tern migrate: %v\n", err)
 		return 2
@@ -300,10 +213,10 @@ func (f *migrateFlags) resolve(fs *flag.FlagSet) (*MigrateConfig, []UserPair, er
 	if set["users"] {
 		cfg.Users = f.users
 	}
-	if err := f.src.apply(fs, "source", &cfg.Source); err != nil {
+	if err := f.src.apply(fs, &cfg.Source); err != nil {
 		return nil, nil, err
 	}
-	if err := f.dst.apply(fs, "target", &cfg.Target); err != nil {
+	if err := f.dst.apply(fs, &cfg.Target); err != nil {
 		return nil, nil, err
 	}
 	cfg.Rules.Include = append(cfg.Rules.Include, f.include...)
@@ -362,37 +275,23 @@ func (f *migrateFlags) resolve(fs *flag.FlagSet) (*MigrateConfig, []UserPair, er
 
 // migration is one `tern migrate` run.
 type migration struct {
-	cfg     *MigrateConfig
-	pairs   []UserPair
-	db      *store.DB
-	host    *pluginhost.Host
-	eng     *engine.Engine
-	src     connector.Connector
-	dst     connector.Connector
-	opts    engine.Options
-	stderr  io.Writer
-	secrets struct{ src, dst *secretRef }
+	cfg    *MigrateConfig
+	pairs  []UserPair
+	db     *store.DB
+	host   *pluginhost.Host
+	eng    *engine.Engine
+	src    *endpoint
+	dst    *endpoint
+	opts   engine.Options
+	stderr io.Writer
 }
 
-// secretRef is where a password comes from. It is read when a session
-// opens, never kept in the configuration.
-type secretRef struct {
-	file, env string
-}
-
-func (s *secretRef) read() (string, error) {
-	if s.file != "" {
-		b, err := os.ReadFile(s.file)
-		if err != nil {
-			return "", fmt.Errorf("password file: %w", err)
-		}
-		return strings.TrimRight(string(b), "\r\n"), nil
-	}
-	v, ok := os.LookupEnv(s.env)
-	if !ok {
-		return "", fmt.Errorf("no password: set %s, use a password file, or give passwords in the user list", s.env)
-	}
-	return v, nil
+// endpoint is one side of a migration, ready to open sessions.
+type endpoint struct {
+	side     string
+	cfg      *connectors.Config
+	conn     connector.Connector // guarded against hammering
+	username string
 }
 
 func defaultStateDir() string {
@@ -428,7 +327,7 @@ func parseDate(s string) (time.Time, error) {
 	return t, nil
 }
 
-func newMigration(cfg *MigrateConfig, pairs []UserPair, stderr io.Writer) (*migration, error) {
+func newMigration(ctx context.Context, cfg *MigrateConfig, pairs []UserPair, stderr io.Writer) (*migration, error) {
 	if cfg.State == "" {
 		cfg.State = defaultStateDir()
 	}
@@ -444,8 +343,6 @@ func newMigration(cfg *MigrateConfig, pairs []UserPair, stderr io.Writer) (*migr
 	}
 	log := logx.New(stderr, level, false)
 	m := &migration{cfg: cfg, pairs: pairs, stderr: stderr}
-	m.secrets.src = &secretRef{file: cfg.Source.PasswordFile, env: or(cfg.Source.PasswordEnv, "TERN_SOURCE_PASSWORD")}
-	m.secrets.dst = &secretRef{file: cfg.Target.PasswordFile, env: or(cfg.Target.PasswordEnv, "TERN_TARGET_PASSWORD")}
 	since, err := parseDate(cfg.Filter.Since)
 	if err != nil {
 		return nil, err
@@ -471,68 +368,123 @@ func newMigration(cfg *MigrateConfig, pairs []UserPair, stderr io.Writer) (*migr
 	if err := m.opts.Rules.Validate(); err != nil {
 		return nil, err
 	}
-	// Every password must be readable before anything starts.
 	for _, p := range pairs {
-		if p.SourcePassword == "" {
-			if _, err := m.secrets.src.read(); err != nil {
-				return nil, fmt.Errorf("source: %w", err)
-			}
-		}
-		if p.TargetPassword == "" {
-			if _, err := m.secrets.dst.read(); err != nil {
-				return nil, fmt.Errorf("target: %w", err)
-			}
-		}
 		logx.Redact(p.SourcePassword)
 		logx.Redact(p.TargetPassword)
 	}
-	if err := os.MkdirAll(cfg.State, 0o700); err != nil {
-		return nil, fmt.Errorf("state directory: %w", err)
-	}
-	m.db, err = store.Open(cfg.State, &store.Options{Logger: log})
-	if err != nil {
-		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
-			return nil, fmt.Errorf("state directory %s is in use by another tern process", cfg.State)
-		}
+	if m.db, err = openStore(cfg.State, log); err != nil {
 		return nil, err
+	}
+	reg := connectors.NewRegistry(m.db)
+	src, err := cfg.Source.resolve(ctx, reg, "source")
+	if err != nil {
+		m.close()
+		return nil, err
+	}
+	dst, err := cfg.Target.resolve(ctx, reg, "target")
+	if err != nil {
+		m.close()
+		return nil, err
+	}
+	// Every password must be readable before anything starts.
+	for _, side := range []struct {
+		name string
+		c    *connectors.Config
+		csv  func(UserPair) string
+	}{{"source", src, func(p UserPair) string { return p.SourcePassword }}, {"target", dst, func(p UserPair) string { return p.TargetPassword }}} {
+		if err := checkSecrets(side.name, side.c, pairs, side.csv); err != nil {
+			m.close()
+			return nil, err
+		}
 	}
 	m.host, err = pluginhost.New(cfg.Plugins, &pluginhost.Options{Logger: log, LogLevel: level})
 	if err != nil {
-		m.db.Close()
+		m.close()
 		return nil, err
 	}
-	if m.src, err = m.connector(cfg.Source.Connector, connector.RoleSource); err != nil {
+	guard := auth.NewGuard(m.db, nil)
+	if m.src, err = m.endpoint(ctx, reg, guard, "source", src, cfg.Source.Username, connector.RoleSource); err != nil {
 		m.close()
-		return nil, fmt.Errorf("source: %w", err)
+		return nil, err
 	}
-	if m.dst, err = m.connector(cfg.Target.Connector, connector.RoleTarget); err != nil {
+	if m.dst, err = m.endpoint(ctx, reg, guard, "target", dst, cfg.Target.Username, connector.RoleTarget); err != nil {
 		m.close()
-		return nil, fmt.Errorf("target: %w", err)
+		return nil, err
 	}
 	m.eng = engine.New(engine.Config{Logger: log})
 	return m, nil
 }
 
-func or(a, b string) string {
-	if a != "" {
-		return a
+// openStore opens the state store, saying clearly when another tern
+// holds it.
+func openStore(dir string, log *slog.Logger) (*store.DB, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("state directory: %w", err)
 	}
-	return b
+	db, err := store.Open(dir, &store.Options{Logger: log})
+	if err != nil && strings.Contains(err.Error(), "Cannot acquire directory lock") {
+		return nil, fmt.Errorf("state directory %s is in use by another tern process", dir)
+	}
+	return db, err
 }
 
-func (m *migration) connector(id string, role connector.Role) (connector.Connector, error) {
-	c, err := m.host.Connector(id)
-	if err != nil {
-		return nil, err
+// checkSecrets makes sure every password a side needs can be read.
+func checkSecrets(side string, c *connectors.Config, pairs []UserPair, csv func(UserPair) string) error {
+	ac := c.AuthConfig()
+	if ac.Mode() != auth.ModePerUser {
+		if _, err := c.Auth.AdminSecret.Read(); err != nil {
+			return fmt.Errorf("%s administrator password (%s): %w", side, c.Auth.AdminSecret, err)
+		}
+		return nil
 	}
-	d, err := c.Describe(context.Background())
+	for _, p := range pairs {
+		if csv(p) != "" {
+			continue
+		}
+		if _, err := c.Auth.UserSecret.Read(); err != nil {
+			return fmt.Errorf("%s: no password for %s: %w (set it, use a password file, an administrator or magic password, or give passwords in the user list)", side, p.SourceUser, err)
+		}
+	}
+	return nil
+}
+
+// endpoint starts a side's plugin, checks its role, and, for an
+// administrator whose login method is not known yet, runs the connection
+// test with the first user to find it.
+func (m *migration) endpoint(ctx context.Context, reg *connectors.Registry, guard *auth.Guard, side string, c *connectors.Config, username string, role connector.Role) (*endpoint, error) {
+	managed, err := m.host.Connector(c.Plugin)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", side, err)
+	}
+	d, err := managed.Describe(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", side, err)
 	}
 	if !d.HasRole(role) {
-		return nil, fmt.Errorf("connector %s cannot be a %s (roles: %v)", id, role, d.Roles)
+		return nil, fmt.Errorf("%s: connector %s cannot be a %s (roles: %v)", side, c.Plugin, role, d.Roles)
 	}
-	return c, nil
+	ac := c.AuthConfig()
+	if ac.Mode() == auth.ModeAdmin {
+		if _, err := ac.AdminMode(); err != nil && len(m.pairs) > 0 {
+			sample := m.pairs[0].SourceUser
+			if side == "target" {
+				sample = m.pairs[0].TargetUser
+			}
+			fmt.Fprintf(m.stderr, "tern: finding how administrator %s logs in to %s (connection test with %s)…\n", c.Auth.AdminUser, c.Server(), sample)
+			det, err := reg.Test(ctx, managed, c, sample, "")
+			if err != nil {
+				return nil, fmt.Errorf("%s connection test: %w", side, err)
+			}
+			printReport(m.stderr, det)
+			if _, err := c.AuthConfig().AdminMode(); err != nil {
+				return nil, fmt.Errorf("%s: administrator %s could not open %s's mailbox in any way the server offers (see the connection test above)", side, c.Auth.AdminUser, sample)
+			}
+		}
+	}
+	conn := guard.Wrap(managed, c.Server(), func(cred connector.Credential, user string) string {
+		return c.AuthConfig().Describe(cred, user)
+	})
+	return &endpoint{side: side, cfg: c, conn: conn, username: username}, nil
 }
 
 func (m *migration) close() {
@@ -545,50 +497,56 @@ func (m *migration) close() {
 }
 
 // mailboxID is the ledger key of a source/target pair: the connectors,
-// their servers and the two users. Other settings (TLS mode, timeouts) may
-// change between runs without losing the ledger.
-func mailboxID(src, dst EndpointConfig, p UserPair) string {
+// their servers and the two users. Other settings (TLS mode, timeouts,
+// how to log in) may change between runs without losing the ledger.
+func mailboxID(src, dst *connectors.Config, p UserPair) string {
 	h := sha256.New()
-	for _, part := range []string{src.Connector, fmt.Sprint(src.Settings["host"]), fmt.Sprint(src.Settings["port"]), p.SourceUser,
-		dst.Connector, fmt.Sprint(dst.Settings["host"]), fmt.Sprint(dst.Settings["port"]), p.TargetUser} {
+	for _, part := range []string{src.Plugin, fmt.Sprint(src.Settings["host"]), fmt.Sprint(src.Settings["port"]), p.SourceUser,
+		dst.Plugin, fmt.Sprint(dst.Settings["host"]), fmt.Sprint(dst.Settings["port"]), p.TargetUser} {
 		h.Write([]byte(part))
 		h.Write([]byte{0})
 	}
 	return "cli-" + hex.EncodeToString(h.Sum(nil)[:12])
 }
 
-func (m *migration) job(p UserPair) (*engine.Job, error) {
-	srcSettings, err := json.Marshal(m.cfg.Source.Settings)
-	if err != nil {
-		return nil, err
-	}
-	dstSettings, err := json.Marshal(m.cfg.Target.Settings)
-	if err != nil {
-		return nil, err
-	}
-	id := mailboxID(m.cfg.Source, m.cfg.Target, p)
-	request := func(settings []byte, user, username, inline string, ref *secretRef) func(context.Context) (*connector.OpenRequest, error) {
-		return func(context.Context) (*connector.OpenRequest, error) {
-			secret := inline
-			if secret == "" {
-				s, err := ref.read()
-				if err != nil {
-					return nil, connector.Wrap(connector.KindAuth, "credential", err)
+// request returns the function that builds the open request of user on
+// e, reading the secret at that moment.
+func (e *endpoint) request(user, inline string) func(context.Context) (*connector.OpenRequest, error) {
+	settings := e.cfg.SettingsJSON()
+	return func(context.Context) (*connector.OpenRequest, error) {
+		ac := e.cfg.AuthConfig()
+		var userSecret, adminSecret string
+		var err error
+		if ac.Mode() == auth.ModePerUser {
+			userSecret = inline
+			if userSecret == "" {
+				if userSecret, err = e.cfg.Auth.UserSecret.Read(); err != nil {
+					return nil, connector.Wrap(connector.KindAuth, e.side+" password of "+user, err)
 				}
-				secret = s
 			}
-			logx.Redact(secret)
-			return &connector.OpenRequest{Settings: settings, User: user,
-				Credential: connector.Credential{Mode: "password", Username: username, Secret: secret}}, nil
+		} else if adminSecret, err = e.cfg.Auth.AdminSecret.Read(); err != nil {
+			return nil, connector.Wrap(connector.KindAuth, e.side+" administrator password", err)
 		}
+		logx.Redact(userSecret)
+		logx.Redact(adminSecret)
+		cred, err := ac.Credential(user, userSecret, adminSecret)
+		if err != nil {
+			return nil, connector.Wrap(connector.KindAuth, e.side, err)
+		}
+		if e.username != "" && cred.Mode == connector.ModePassword {
+			cred.Username = e.username
+		}
+		return &connector.OpenRequest{Settings: settings, User: user, Credential: cred}, nil
 	}
+}
+
+func (m *migration) job(p UserPair) (*engine.Job, error) {
+	id := mailboxID(m.src.cfg, m.dst.cfg, p)
 	return &engine.Job{
-		Mailbox: id,
-		Ledger:  m.db.Ledger(id),
-		Source: engine.Endpoint{Connector: m.src, Label: m.cfg.Source.Connector + " " + p.SourceUser,
-			Request: request(srcSettings, p.SourceUser, m.cfg.Source.Username, p.SourcePassword, m.secrets.src)},
-		Target: engine.Endpoint{Connector: m.dst, Label: m.cfg.Target.Connector + " " + p.TargetUser,
-			Request: request(dstSettings, p.TargetUser, m.cfg.Target.Username, p.TargetPassword, m.secrets.dst)},
+		Mailbox:  id,
+		Ledger:   m.db.Ledger(id),
+		Source:   engine.Endpoint{Connector: m.src.conn, Label: m.src.cfg.Plugin + " " + p.SourceUser, Request: m.src.request(p.SourceUser, p.SourcePassword)},
+		Target:   engine.Endpoint{Connector: m.dst.conn, Label: m.dst.cfg.Plugin + " " + p.TargetUser, Request: m.dst.request(p.TargetUser, p.TargetPassword)},
 		Options:  m.opts,
 		Progress: &engine.Progress{},
 	}, nil

@@ -358,3 +358,36 @@ func (m *Managed) OpenSource(ctx context.Context, req *connector.OpenRequest) (c
 func (m *Managed) OpenTarget(ctx context.Context, req *connector.OpenRequest) (connector.Target, error) {
 	return open(m, func(c connector.Connector) (connector.Target, error) { return c.OpenTarget(ctx, req) })
 }
+
+var (
+	_ connector.ConnectionTester = (*Managed)(nil)
+	_ connector.UserLister       = (*Managed)(nil)
+)
+
+// TestConnection implements connector.ConnectionTester (a plugin without
+// the capability answers ErrUnsupported).
+func (m *Managed) TestConnection(ctx context.Context, req *connector.TestRequest) (*connector.TestReport, error) {
+	return open(m, func(c connector.Connector) (*connector.TestReport, error) {
+		t, ok := c.(connector.ConnectionTester)
+		if !ok {
+			return nil, connector.Errorf(connector.KindUnsupported, "connector plugin %s cannot test connections", m.info.ID)
+		}
+		return t.TestConnection(ctx, req)
+	})
+}
+
+// ListUsers implements connector.UserLister (a plugin without the
+// capability answers ErrUnsupported).
+// Unlike the open calls it is not retried after a crash: fn may have seen
+// pages already.
+func (m *Managed) ListUsers(ctx context.Context, req *connector.ListUsersRequest, fn func([]connector.User) error) error {
+	c, err := m.current()
+	if err != nil {
+		return err
+	}
+	l, ok := c.(connector.UserLister)
+	if !ok {
+		return connector.Errorf(connector.KindUnsupported, "connector plugin %s cannot list users", m.info.ID)
+	}
+	return l.ListUsers(ctx, req, fn)
+}

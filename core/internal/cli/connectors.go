@@ -1,0 +1,452 @@
+package cli
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/ternmail/tern/core/internal/auth"
+	"github.com/ternmail/tern/core/internal/connectors"
+	"github.com/ternmail/tern/core/internal/logx"
+	"github.com/ternmail/tern/core/internal/pluginhost"
+	"github.com/ternmail/tern/core/internal/store"
+	"github.com/ternmail/tern/sdk/connector"
+)
+
+const connectorsUsage = `Usage:
+  tern connectors add NAME --plugin imap --host HOST [connection flags] [--admin-user U --admin-password-file F]
+  tern connectors list
+  tern connectors show NAME
+  tern connectors test NAME --sample-user USER [--user-password-file F]
+  tern connectors delete NAME
+
+A connector is a configured plugin: a server, how to reach it, and how to log
+in to its mailboxes. With an administrator user and password, one account
+opens every mailbox (--admin-method auto finds how: SASL PLAIN authzid, a
+master-user login "user*admin", or PROXYAUTH). With an administrator password
+and no administrator user, the password is every user's ("magic password").
+Without either, each user's own password is needed.
+
+"test" reports the server's greeting, TLS, capabilities and SASL mechanisms,
+and which ways of logging in open the sample user's mailbox; the result is
+stored on the connector and used by migrations. Passwords are never stored:
+a connector remembers the file or environment variable that holds them.
+`
+
+// stateFlags are the flags every command that opens the state store has.
+type stateFlags struct {
+	state, plugins, logLevel string
+}
+
+func (s *stateFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&s.state, "state", defaultStateDir(), "state `directory`")
+	fs.StringVar(&s.plugins, "plugins", DefaultPluginsDir(), "`directory` with tern-connector-* plugins")
+	fs.StringVar(&s.logLevel, "log-level", "warn", "log `level`")
+}
+
+// env is what a command works with: the store, the connectors, the plugins.
+type cmdEnv struct {
+	db      *store.DB
+	reg     *connectors.Registry
+	plugins *pluginhost.Host
+}
+
+func (s *stateFlags) open(stderr io.Writer, withPlugins bool) (*cmdEnv, error) {
+	level, err := logx.ParseLevel(s.logLevel)
+	if err != nil {
+		return nil, err
+	}
+	log := logx.New(stderr, level, false)
+	db, err := openStore(s.state, log)
+	if err != nil {
+		return nil, err
+	}
+	e := &cmdEnv{db: db, reg: connectors.NewRegistry(db)}
+	if withPlugins {
+		if e.plugins, err = pluginhost.New(s.plugins, &pluginhost.Options{Logger: log, LogLevel: level}); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+func (e *cmdEnv) close() {
+	if e.plugins != nil {
+		e.plugins.Close()
+	}
+	e.db.Close()
+}
+
+// parseInterleaved parses flags that may come before, between or after
+// the positional words, and returns the words.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var words []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return words, nil
+		}
+		words = append(words, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+func runConnectors(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("tern connectors", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, connectorsUsage, "\nFlags:\n"); fs.PrintDefaults() }
+	var sf stateFlags
+	sf.register(fs)
+	var ef endpointFlags
+	ef.register(fs, "", "server")
+	sample := fs.String("sample-user", "", "with test: the `user` whose mailbox the test opens")
+	userPwFile := fs.String("user-password-file", "", "with test: `file` holding the sample user's own password")
+	userPwEnv := fs.String("user-password-env", "", "with test: environment `variable` holding the sample user's own password")
+	jsonOut := fs.Bool("json", false, "print JSON")
+	replace := fs.Bool("replace", false, "with add: replace an existing connector of that name")
+	words, err := parseInterleaved(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if len(words) == 0 {
+		fs.Usage()
+		return 2
+	}
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "tern connectors %s: %v\n", words[0], err)
+		return 1
+	}
+	name := ""
+	if len(words) > 1 {
+		name = words[1]
+	}
+	needName := func() bool {
+		if name == "" {
+			fmt.Fprintf(stderr, "tern connectors %s: which connector? (tern connectors %s NAME)\n", words[0], words[0])
+			return false
+		}
+		return true
+	}
+	env, err := sf.open(stderr, words[0] == "test" || words[0] == "add")
+	if err != nil {
+		return fail(err)
+	}
+	defer env.close()
+
+	switch words[0] {
+	case "add":
+		if !needName() {
+			return 2
+		}
+		var ec EndpointConfig
+		if err := ef.apply(fs, &ec); err != nil {
+			return fail(err)
+		}
+		if _, err := env.reg.Get(ctx, name); err == nil && !*replace {
+			return fail(fmt.Errorf("connector %q exists (use --replace)", name))
+		}
+		c := &connectors.Config{Name: name, Plugin: ec.Connector, Settings: ec.Settings,
+			Auth: connectors.Auth{AdminUser: ec.AdminUser, AdminMethod: ec.AdminMethod}}
+		if ec.AdminPasswordFile != "" {
+			c.Auth.AdminSecret = connectors.SecretRef{File: ec.AdminPasswordFile}
+		} else if ec.AdminPasswordEnv != "" {
+			c.Auth.AdminSecret = connectors.SecretRef{Env: ec.AdminPasswordEnv}
+		}
+		if ec.PasswordFile != "" {
+			c.Auth.UserSecret = connectors.SecretRef{File: ec.PasswordFile}
+		} else if ec.PasswordEnv != "" {
+			c.Auth.UserSecret = connectors.SecretRef{Env: ec.PasswordEnv}
+		}
+		if _, err := env.plugins.Connector(c.Plugin); err != nil {
+			return fail(err)
+		}
+		if err := env.reg.Put(ctx, c); err != nil {
+			return fail(err)
+		}
+		fmt.Fprintf(stdout, "connector %s added (%s, %s)\n", name, c.Server(), modeWords(c))
+		return 0
+	case "list":
+		list, err := env.reg.List(ctx)
+		if err != nil {
+			return fail(err)
+		}
+		if *jsonOut {
+			writeJSON(stdout, list)
+			return 0
+		}
+		tw := tabwriter.NewWriter(stdout, 2, 8, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tSERVER\tLOGIN\tLAST TEST")
+		for _, c := range list {
+			test := "never"
+			if d := c.Detection; d != nil {
+				test = fmt.Sprintf("%s with %s: %s", d.At.Format("2006-01-02 15:04"), d.SampleUser, or(d.Report.Recommended, "no login worked"))
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Name, c.Server(), modeWords(c), test)
+		}
+		tw.Flush()
+		return 0
+	case "show":
+		if !needName() {
+			return 2
+		}
+		c, err := env.reg.Get(ctx, name)
+		if err != nil {
+			return fail(err)
+		}
+		if *jsonOut {
+			writeJSON(stdout, c)
+			return 0
+		}
+		fmt.Fprintf(stdout, "Connector: %s\nPlugin:    %s\nServer:    %s\nLogin:     %s\n", c.Name, c.Plugin, c.Server(), modeWords(c))
+		if c.Detection != nil {
+			printReport(stdout, c.Detection)
+		}
+		return 0
+	case "delete":
+		if !needName() {
+			return 2
+		}
+		if err := env.reg.Delete(ctx, name); err != nil {
+			return fail(err)
+		}
+		fmt.Fprintf(stdout, "connector %s deleted\n", name)
+		return 0
+	case "test":
+		if !needName() {
+			return 2
+		}
+		c, err := env.reg.Get(ctx, name)
+		if err != nil {
+			return fail(err)
+		}
+		conn, err := env.plugins.Connector(c.Plugin)
+		if err != nil {
+			return fail(err)
+		}
+		userSecret := ""
+		if ref := (connectors.SecretRef{File: *userPwFile, Env: *userPwEnv}); !ref.IsZero() {
+			if userSecret, err = ref.Read(); err != nil {
+				return fail(fmt.Errorf("sample user's password: %w", err))
+			}
+			logx.Redact(userSecret)
+		}
+		det, err := env.reg.Test(ctx, conn, c, *sample, userSecret)
+		if err != nil {
+			return fail(err)
+		}
+		if *jsonOut {
+			writeJSON(stdout, det)
+		} else {
+			printReport(stdout, det)
+		}
+		if det.Report.Recommended == "" && *sample != "" {
+			return 1
+		}
+		return 0
+	}
+	fmt.Fprintf(stderr, "tern connectors: unknown subcommand %q\n\n", words[0])
+	fs.Usage()
+	return 2
+}
+
+// modeWords says how a connector logs in.
+func modeWords(c *connectors.Config) string {
+	ac := c.AuthConfig()
+	switch ac.Mode() {
+	case auth.ModeAdmin:
+		method := or(c.Auth.AdminMethod, auth.MethodAuto)
+		if method == auth.MethodAuto {
+			if mode, err := ac.AdminMode(); err == nil {
+				method += " → " + mode
+			} else {
+				method += ", not tested yet"
+			}
+		}
+		return fmt.Sprintf("administrator %s (%s), password from %s", c.Auth.AdminUser, method, c.Auth.AdminSecret)
+	case auth.ModeMagic:
+		return "magic password from " + c.Auth.AdminSecret.String()
+	}
+	return "per-user passwords"
+}
+
+func writeJSON(w io.Writer, v any) {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// printReport prints a connection test for people.
+func printReport(w io.Writer, d *connectors.Detection) {
+	r := d.Report
+	s := r.Server
+	fmt.Fprintf(w, "Connection test %s", d.At.Format("2006-01-02 15:04:05 MST"))
+	if d.SampleUser != "" {
+		fmt.Fprintf(w, " with sample user %s", d.SampleUser)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "  Server:       %s", s.Address)
+	if s.Product != "" {
+		fmt.Fprintf(w, " (%s)", s.Product)
+	}
+	fmt.Fprintf(w, "\n  Greeting:     %s\n  TLS:          %s\n", s.Greeting, s.TLS)
+	fmt.Fprintf(w, "  Capabilities: %s\n  SASL:         %s\n", strings.Join(s.Capabilities, " "), or(strings.Join(s.AuthMechanisms, " "), "(none offered)"))
+	if len(r.Attempts) > 0 {
+		fmt.Fprintln(w, "  Logins:")
+		for _, a := range r.Attempts {
+			mark, detail := "ok  ", ""
+			if !a.OK {
+				mark, detail = "FAIL", " — "+a.Error
+			}
+			fmt.Fprintf(w, "    %s %-16s %s%s\n", mark, a.Mode, a.Login, detail)
+		}
+	}
+	if d.SampleUser != "" {
+		fmt.Fprintf(w, "  Recommended:  %s\n", or(r.Recommended, "nothing worked"))
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "  Note: %s\n", n)
+	}
+}
+
+const usersUsage = `Usage:
+  tern users discover CONNECTOR [--json | --csv]
+
+Lists the mailboxes that a connector's administrator can see (automated user
+retrieval), where the connector and its server can (e.g. Cyrus IMAP). --csv
+prints a user list for tern migrate --users.
+`
+
+func runUsers(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("tern users", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usersUsage, "\nFlags:\n"); fs.PrintDefaults() }
+	var sf stateFlags
+	sf.register(fs)
+	jsonOut := fs.Bool("json", false, "print JSON")
+	csvOut := fs.Bool("csv", false, "print a user list (source_user,target_user)")
+	words, err := parseInterleaved(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if len(words) != 2 || words[0] != "discover" {
+		fs.Usage()
+		return 2
+	}
+	env, err := sf.open(stderr, true)
+	if err != nil {
+		fmt.Fprintf(stderr, "tern users discover: %v\n", err)
+		return 1
+	}
+	defer env.close()
+	users, err := discover(ctx, env, words[1])
+	if err != nil {
+		fmt.Fprintf(stderr, "tern users discover: %v\n", err)
+		return 1
+	}
+	switch {
+	case *jsonOut:
+		writeJSON(stdout, users)
+	case *csvOut:
+		cw := csv.NewWriter(stdout)
+		cw.Write([]string{"source_user", "target_user"})
+		for _, u := range users {
+			cw.Write([]string{u.Login, or(u.Address, u.Login)})
+		}
+		cw.Flush()
+	default:
+		tw := tabwriter.NewWriter(stdout, 2, 8, 2, ' ', 0)
+		fmt.Fprintln(tw, "LOGIN\tADDRESS\tNAME\tNOTE")
+		for _, u := range users {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.Login, u.Address, u.DisplayName, u.Note)
+		}
+		tw.Flush()
+		fmt.Fprintf(stderr, "%d users\n", len(users))
+	}
+	return 0
+}
+
+// discover lists a stored connector's users.
+func discover(ctx context.Context, env *cmdEnv, name string) ([]connector.User, error) {
+	c, err := env.reg.Get(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := env.plugins.Connector(c.Plugin)
+	if err != nil {
+		return nil, err
+	}
+	d, err := conn.Describe(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !d.Capabilities.ListUsers {
+		return nil, fmt.Errorf("connector %s (%s) cannot list users; import a CSV instead", name, c.Plugin)
+	}
+	if c.Auth.AdminUser == "" || c.Auth.AdminSecret.IsZero() {
+		return nil, fmt.Errorf("listing users needs the connector's administrator login (--admin-user and --admin-password-file)")
+	}
+	secret, err := c.Auth.AdminSecret.Read()
+	if err != nil {
+		return nil, fmt.Errorf("administrator password: %w", err)
+	}
+	logx.Redact(secret)
+	mode, _ := c.AuthConfig().AdminMode()
+	var users []connector.User
+	err = conn.ListUsers(ctx, &connector.ListUsersRequest{Settings: c.SettingsJSON(), Admin: connector.AdminCredential{AuthUser: c.Auth.AdminUser, Secret: secret}, Mode: mode},
+		func(page []connector.User) error { users = append(users, page...); return nil })
+	return users, err
+}
+
+func runAuth(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("tern auth", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var sf stateFlags
+	sf.register(fs)
+	server := fs.String("server", "", "the `server` as errors name it (e.g. imap://mail.example.com:993)")
+	account := fs.String("account", "", "only this `account` (default: every account of the server)")
+	words, err := parseInterleaved(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if len(words) != 1 || words[0] != "unblock" || *server == "" {
+		fmt.Fprintln(stderr, "Usage: tern auth unblock --server SERVER [--account ACCOUNT]\n\nClears the failed-login counters that pause logins after repeated refusals.")
+		return 2
+	}
+	env, err := sf.open(stderr, false)
+	if err != nil {
+		fmt.Fprintf(stderr, "tern auth unblock: %v\n", err)
+		return 1
+	}
+	defer env.close()
+	if err := auth.NewGuard(env.db, nil).Unblock(ctx, *server, *account); err != nil {
+		fmt.Fprintf(stderr, "tern auth unblock: %v\n", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, "unblocked")
+	return 0
+}
+
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
