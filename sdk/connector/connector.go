@@ -486,48 +486,48 @@ type TestRequest struct {
 // ServerInfo describes a server as a connection test saw it.
 type ServerInfo struct {
 	// Address is the address connected to.
-	Address string
+	Address string `json:"address"`
 	// Greeting is the server's greeting line.
-	Greeting string
+	Greeting string `json:"greeting"`
 	// TLS describes the connection's protection ("TLS 1.3, certificate for
 	// imap.example.com verified", "none").
-	TLS string
+	TLS string `json:"tls"`
 	// Capabilities are the capabilities after login, or before it when no
 	// login succeeded.
-	Capabilities []string
+	Capabilities []string `json:"capabilities"`
 	// AuthMechanisms are the SASL mechanisms offered.
-	AuthMechanisms []string
+	AuthMechanisms []string `json:"auth_mechanisms"`
 	// Product names the server software when it can be told ("Dovecot",
 	// "Cyrus IMAP").
-	Product string
+	Product string `json:"product,omitempty"`
 }
 
 // LoginAttempt is the outcome of one way of logging in.
 type LoginAttempt struct {
 	// Mode is the credential mode tried (ModePassword, ModeAdmin…).
-	Mode string
+	Mode string `json:"mode"`
 	// Login describes what was sent, without any secret, e.g.
 	// "AUTHENTICATE PLAIN authzid=alice authcid=admin" or
 	// "LOGIN alice*admin".
-	Login string
+	Login string `json:"login"`
 	// OK is true if the login worked and the mailbox could be opened.
-	OK bool
+	OK bool `json:"ok"`
 	// Error says why it did not, with the server's words.
-	Error string
+	Error string `json:"error,omitempty"`
 	// Kind classifies the failure.
-	Kind Kind
+	Kind Kind `json:"kind,omitzero"`
 }
 
 // TestReport is the result of a connection test.
 type TestReport struct {
-	Server ServerInfo
+	Server ServerInfo `json:"server"`
 	// Attempts lists every login tried, in order.
-	Attempts []LoginAttempt
+	Attempts []LoginAttempt `json:"attempts"`
 	// Recommended is the mode to use for migrations, "" if none worked.
-	Recommended string
+	Recommended string `json:"recommended"`
 	// Notes are advice for the administrator (e.g. that self-service is
 	// the way for a server whose administrator may not open mailboxes).
-	Notes []string
+	Notes []string `json:"notes,omitempty"`
 }
 
 // ConnectionTester is implemented by connectors with
@@ -551,13 +551,13 @@ type ListUsersRequest struct {
 // User is a mailbox a connector found.
 type User struct {
 	// Login is the user's login name on the source.
-	Login string
+	Login string `json:"login"`
 	// Address is the user's e-mail address, if known.
-	Address string
+	Address string `json:"address,omitempty"`
 	// DisplayName is the user's name, if known.
-	DisplayName string
+	DisplayName string `json:"display_name,omitempty"`
 	// Note says anything worth knowing (e.g. "suspended").
-	Note string
+	Note string `json:"note,omitempty"`
 }
 
 // UserLister is implemented by connectors with Capabilities.ListUsers.

@@ -9,11 +9,14 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 
 	"github.com/ternmail/tern/core/internal/config"
+	"github.com/ternmail/tern/core/internal/connectors"
 	"github.com/ternmail/tern/core/internal/pluginhost"
 	"github.com/ternmail/tern/core/internal/store"
 	"github.com/ternmail/tern/core/internal/web"
+	"github.com/ternmail/tern/sdk/connector"
 )
 
 // Version is set by the build (-ldflags "-X ...app.Version=...").
@@ -42,7 +45,14 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, level slog.Le
 			log.Info("connector plugin found", "id", p.ID, "sha256", p.SHA256)
 		}
 	}
+	tokenPath := filepath.Join(cfg.StateDir, "api-token")
+	token, err := web.LoadOrCreateToken(tokenPath)
+	if err != nil {
+		return fmt.Errorf("API token: %w", err)
+	}
+	log.Info("JSON API under /api/v1; its bearer token is in a file readable by this user only", "file", tokenPath)
 	srv := web.New(web.Options{
+		API:     &web.API{Token: token, Connectors: connectors.NewRegistry(db), Plugins: pluginSource{plugins}},
 		Version: Version,
 		Logger:  log,
 		Checks: map[string]web.Health{
@@ -63,3 +73,8 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, level slog.Le
 	}
 	return srv.Serve(ctx, ln)
 }
+
+// pluginSource adapts the plugin host to the web layer.
+type pluginSource struct{ h *pluginhost.Host }
+
+func (p pluginSource) Connector(id string) (connector.Connector, error) { return p.h.Connector(id) }

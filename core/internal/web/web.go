@@ -34,6 +34,8 @@ type Options struct {
 	Checks map[string]Health
 	// Info returns extra data for /healthz (plugins, ...).
 	Info func() any
+	// API, if set, is served under /api/v1.
+	API *API
 }
 
 // New returns a server.
@@ -60,6 +62,9 @@ func New(o Options) *Server {
 	}
 	e.GET("/healthz", s.health)
 	e.GET("/readyz", s.health)
+	if o.API != nil {
+		o.API.register(e)
+	}
 	return s
 }
 
