@@ -6,11 +6,21 @@
 //
 // DovecotSrc (separator ".", Maildir++) and DovecotDst (separator "/",
 // Maildir fs layout) are Dovecot instances with their addresses, the test
-// CA (CAFile, TLSConfig) and the shared Password. Ensure starts them
-// through the script when they are not up yet, so `go test` works on its
-// own once the Debian packages are installed (scripts/install-deps.sh).
-// User returns a fresh user name: every name logs in and gets an empty
-// mailbox, so tests never clean up.
+// CA (CAFile, TLSConfig) and the shared Password: the "magic password"
+// servers. Ensure starts them through the script when they are not up
+// yet, so `go test` works on its own once the Debian packages are
+// installed (scripts/install-deps.sh). User returns a fresh user name:
+// every name logs in and gets an empty mailbox, so tests never clean up.
+//
+// DovecotMaster is laid out like a Dovecot behind Postfix or a Courier
+// server (Maildir++, separator ".", every folder under the prefix
+// "INBOX.") and has real users: only those created with AddUser exist,
+// each with its own password, so a user that does not exist is refused.
+// Its master user (Instance.MasterUser, MasterPassword) opens every
+// mailbox with the login string "user*admin" (MasterSeparator) or as the
+// SASL PLAIN authcid with the user as authzid; the referee below logs in
+// that way there. AddUser waits until Dovecot, which re-reads its
+// passwd-file at most once a second, lets the new user in.
 //
 // Tests that need a server fail, never skip, when it cannot be started: a
 // suite that silently skips its real-server tests proves nothing.
@@ -44,10 +54,13 @@
 //
 // Callers use logical names: UTF-8, "/" between levels, "INBOX" for the
 // inbox (and upper-case INBOX in its children). Instance.ServerName turns
-// them into the instance's names; go-imap encodes modified UTF-7 on the
-// wire. LogicalName maps a LIST answer back, so snapshots of the two
-// instances compare directly. A level holding the instance's separator
-// (a "." on DovecotSrc) cannot be represented and is an error.
+// them into the instance's names (its separator and prefix); go-imap
+// encodes modified UTF-7 on the wire. Instance.LogicalName (and
+// LogicalName, without a prefix) maps a LIST answer back, so snapshots of
+// the instances compare directly. A level holding the instance's
+// separator (a "." on DovecotSrc) cannot be represented and is an error,
+// as is a child of INBOX under the prefix "INBOX." (it would be a
+// top-level folder).
 //
 // # What "equal" means
 //

@@ -28,8 +28,9 @@ func TLSConfig() (*tls.Config, error) {
 }
 
 // Login connects to the instance's plain port, upgrades with STARTTLS
-// (verified against the test CA) and logs in as user with Password. The
-// caller closes the client.
+// (verified against the test CA) and logs in as user with Password, or,
+// on an instance with a master user, with the login string
+// "user*master" and MasterPassword. The caller closes the client.
 func Login(inst Instance, user string) (*imapclient.Client, error) {
 	tc, err := TLSConfig()
 	if err != nil {
@@ -41,7 +42,11 @@ func Login(inst Instance, user string) (*imapclient.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dial %s (%s): %w", inst.Name, inst.Addr(), err)
 	}
-	if err := c.Login(user, Password()).Wait(); err != nil {
+	login, password := user, Password()
+	if inst.MasterUser != "" {
+		login, password = user+MasterSeparator+inst.MasterUser, MasterPassword()
+	}
+	if err := c.Login(login, password).Wait(); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("login %s on %s: %w", user, inst.Name, err)
 	}
@@ -71,14 +76,19 @@ func Dial(t testing.TB, inst Instance, user string) *imapclient.Client {
 }
 
 // ServerName turns a logical folder name ("/"-separated UTF-8, "INBOX")
-// into the instance's name (its separator; go-imap encodes modified
-// UTF-7). It fails for a name with the instance's separator inside a
-// level, which the instance cannot represent.
+// into the instance's name (its separator and prefix; go-imap encodes
+// modified UTF-7). It fails for a name with the instance's separator
+// inside a level, which the instance cannot represent, and on an instance
+// with the prefix "INBOX." for children of INBOX, which would be the same
+// folders as top-level ones.
 func (i Instance) ServerName(folder string) (string, error) {
 	if strings.EqualFold(folder, "INBOX") {
 		return "INBOX", nil
 	}
 	levels := strings.Split(folder, "/")
+	if i.Prefix != "" && strings.EqualFold(levels[0], "INBOX") {
+		return "", fmt.Errorf("folder %q: %s keeps every folder under %q, so INBOX has no children of its own", folder, i.Name, i.Prefix)
+	}
 	for _, l := range levels {
 		if l == "" {
 			return "", fmt.Errorf("folder %q has an empty level", folder)
@@ -87,7 +97,16 @@ func (i Instance) ServerName(folder string) (string, error) {
 			return "", fmt.Errorf("folder %q: %s cannot hold %q in a name", folder, i.Name, i.Separator)
 		}
 	}
-	return strings.Join(levels, i.Separator), nil
+	return i.Prefix + strings.Join(levels, i.Separator), nil
+}
+
+// LogicalName turns a name of the instance's (as LIST shows it, with
+// delimiter delim) into the logical form, without the instance's prefix.
+func (i Instance) LogicalName(name string, delim rune) string {
+	if i.Prefix != "" && strings.HasPrefix(name, i.Prefix) && len(name) > len(i.Prefix) {
+		name = name[len(i.Prefix):]
+	}
+	return LogicalName(name, delim)
 }
 
 // LogicalName turns a server name with delimiter delim into the logical

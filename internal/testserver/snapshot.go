@@ -105,6 +105,9 @@ type SnapshotOptions struct {
 	// with their continuation lines, before hashing; e.g. "X-TUID", which
 	// mbsync adds. Only the top-level header is filtered.
 	IgnoreHeaderFields []string
+	// Prefix is the personal namespace's prefix, removed from folder
+	// names (Snapshot sets it to the instance's).
+	Prefix string
 }
 
 // Snapshot returns the contents of user's mailbox on inst: every selectable
@@ -113,7 +116,7 @@ type SnapshotOptions struct {
 func Snapshot(t testing.TB, inst Instance, user string) Mailbox {
 	t.Helper()
 	c := Dial(t, inst, user)
-	mb, err := TakeSnapshot(c, nil)
+	mb, err := TakeSnapshot(c, &SnapshotOptions{Prefix: inst.Prefix})
 	if err != nil {
 		t.Fatalf("testserver: snapshot %s on %s: %v", user, inst.Name, err)
 	}
@@ -137,7 +140,7 @@ func TakeSnapshot(c *imapclient.Client, opts *SnapshotOptions) (Mailbox, error) 
 		}) {
 			continue
 		}
-		f := Folder{Name: LogicalName(l.Mailbox, l.Delim)}
+		f := Folder{Name: Instance{Prefix: opts.Prefix}.LogicalName(l.Mailbox, l.Delim)}
 		for _, a := range l.Attrs {
 			f.Attrs = append(f.Attrs, string(a))
 		}

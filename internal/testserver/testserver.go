@@ -26,6 +26,15 @@ type Instance struct {
 	Port, TLSPort int
 	// Separator is the IMAP hierarchy separator.
 	Separator string
+	// Prefix is the personal namespace's prefix ("INBOX." on a
+	// Courier-style server), "" for none. Folder names include it on the
+	// wire; logical names never do.
+	Prefix string
+	// MasterUser, if set, is the instance's Dovecot master user: it opens
+	// every mailbox with the login string "user*MasterUser" and
+	// MasterPassword. The referee (Login, Dial, Seed, Snapshot) logs in
+	// that way, as only users added with AddUser exist there.
+	MasterUser string
 }
 
 // Addr returns host:port of the plaintext/STARTTLS listener.
@@ -40,7 +49,21 @@ var (
 	DovecotSrc = Instance{Name: "src", Host: "127.0.0.1", Port: 10143, TLSPort: 10993, Separator: "."}
 	// DovecotDst is a Maildir (fs layout) Dovecot with "/" as separator.
 	DovecotDst = Instance{Name: "dst", Host: "127.0.0.1", Port: 11143, TLSPort: 11993, Separator: "/"}
+	// DovecotMaster is a Maildir++ Dovecot laid out like a Postfix or
+	// Courier server (folders under "INBOX.", separator "."), where users
+	// have their own passwords (AddUser) and the master user "admin"
+	// (MasterPassword) opens every mailbox, as "user*admin" or as SASL
+	// PLAIN authcid with the user as authzid. A user that was not added
+	// does not exist.
+	DovecotMaster = Instance{Name: "master", Host: "127.0.0.1", Port: 12143, TLSPort: 12993, Separator: ".", Prefix: "INBOX.", MasterUser: "admin"}
 )
+
+// Dovecots lists the Dovecot instances.
+var Dovecots = []Instance{DovecotSrc, DovecotDst, DovecotMaster}
+
+// MasterSeparator is auth_master_user_separator of the instances with a
+// master user.
+const MasterSeparator = "*"
 
 // Dir is the servers' state directory.
 func Dir() string {
@@ -59,6 +82,14 @@ func Password() string {
 		return p
 	}
 	return "secret"
+}
+
+// MasterPassword is the password of the master users (Instance.MasterUser).
+func MasterPassword() string {
+	if p := os.Getenv("TERN_TEST_MASTER_PASSWORD"); p != "" {
+		return p
+	}
+	return "master-secret"
 }
 
 // RepoRoot returns the repository's root directory.
@@ -85,7 +116,11 @@ func up(i Instance) bool {
 // scripts/test-servers.sh if needed. Only the first call does the work.
 func Start() error {
 	startOnce.Do(func() {
-		if up(DovecotSrc) && up(DovecotDst) {
+		all := true
+		for _, i := range Dovecots {
+			all = all && up(i)
+		}
+		if all {
 			return
 		}
 		cmd := exec.Command(filepath.Join(RepoRoot(), "scripts", "test-servers.sh"), "start")

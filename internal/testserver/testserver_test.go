@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/ternmail/tern/internal/corpus"
 	"github.com/ternmail/tern/internal/testserver"
@@ -75,6 +76,53 @@ func TestHardCorpusRoundTrip(t *testing.T) {
 		t.Errorf("snapshot changed the mailbox:\n%s", strings.Join(diff, "\n"))
 	}
 	if f := src.Folder("Sent"); f == nil || !slices.Contains(f.Attrs, `\Sent`) {
+		t.Errorf("Sent folder without \\Sent attribute: %+v", f)
+	}
+}
+
+// The master instance: only added users exist, each with its own password;
+// the master user opens their mailboxes (the referee logs in that way);
+// folders live under "INBOX." and the logical names leave the prefix out,
+// so its snapshot of the hard corpus compares directly with src's.
+func TestMasterInstance(t *testing.T) {
+	t.Parallel()
+	inst := testserver.DovecotMaster
+	user := testserver.User(t, "master-inst")
+	testserver.AddUser(t, inst, user, "own-password")
+	c, err := imapclient.DialInsecure(inst.Addr(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login(user, "wrong").Wait(); err == nil {
+		t.Fatal("a wrong password logged in")
+	}
+	if err := c.Login(testserver.User(t, "ghost"), "own-password").Wait(); err == nil {
+		t.Fatal("a user that was never added logged in")
+	}
+	if err := c.Login(user, "own-password").Wait(); err != nil {
+		t.Fatalf("the user's own password: %v", err)
+	}
+	hard := corpus.Hard()
+	testserver.SeedMailbox(t, inst, user, hard)
+	got := testserver.Snapshot(t, inst, user)
+	srcUser := testserver.User(t, "master-ref")
+	testserver.SeedMailbox(t, testserver.DovecotSrc, srcUser, hard)
+	if diff := testserver.Compare(testserver.Snapshot(t, testserver.DovecotSrc, srcUser), got, nil); len(diff) > 0 {
+		t.Errorf("master serves the hard corpus differently from src:\n%s", strings.Join(diff, "\n"))
+	}
+	list, err := c.List("", "*", nil).Collect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wire []string
+	for _, l := range list {
+		wire = append(wire, l.Mailbox)
+	}
+	if !slices.Contains(wire, "INBOX.Sent") || !slices.Contains(wire, "INBOX.Projects & Plans.Q1 2024") {
+		t.Errorf("folders on the wire: %q", wire)
+	}
+	if f := got.Folder("Sent"); f == nil || !slices.Contains(f.Attrs, `\Sent`) {
 		t.Errorf("Sent folder without \\Sent attribute: %+v", f)
 	}
 }

@@ -50,6 +50,19 @@ func TestNames(t *testing.T) {
 	if got := LogicalName("inbox.Sub", '.'); got != "INBOX/Sub" {
 		t.Errorf("got %q", got)
 	}
+	// Under a prefix: every folder is under "INBOX.", INBOX has no children.
+	for logical, wire := range map[string]string{"INBOX": "INBOX", "Sent": "INBOX.Sent", "Projects & Plans/Q1 2024": "INBOX.Projects & Plans.Q1 2024"} {
+		got, err := DovecotMaster.ServerName(logical)
+		if err != nil || got != wire {
+			t.Errorf("master %q: %q, %v", logical, got, err)
+		}
+		if back := DovecotMaster.LogicalName(wire, '.'); back != logical {
+			t.Errorf("master LogicalName(%q) = %q", wire, back)
+		}
+	}
+	if _, err := DovecotMaster.ServerName("INBOX/Sub"); err == nil {
+		t.Error("a child of INBOX accepted under the INBOX. prefix")
+	}
 }
 
 func rec(sum string, flags ...string) Record {

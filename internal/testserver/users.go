@@ -1,0 +1,93 @@
+package testserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2/imapclient"
+)
+
+// UsersFile is the passwd-file holding the users of an instance with a
+// master user (DovecotMaster); scripts/test-servers.sh creates it.
+func UsersFile(inst Instance) string { return filepath.Join(Dir(), inst.Name, "users") }
+
+var usersMu sync.Mutex
+
+// AddUser creates user with password on inst, an instance with its own
+// users (DovecotMaster), and waits until the server lets the user log in
+// with it: Dovecot re-reads its passwd-file when the file changes, at most
+// once a second. user must be new (pick it with User); a name or password
+// holding ':' or a line break cannot be stored and fails the test.
+func AddUser(t testing.TB, inst Instance, user, password string) {
+	t.Helper()
+	Ensure(t)
+	if err := AddUserErr(inst, user, password); err != nil {
+		t.Fatalf("testserver: %v", err)
+	}
+}
+
+// AddUserErr is AddUser returning an error.
+func AddUserErr(inst Instance, user, password string) error {
+	if inst.MasterUser == "" {
+		return fmt.Errorf("add user %q: instance %s lets every user in with the shared password; only instances with their own users (%s) have a user list", user, inst.Name, DovecotMaster.Name)
+	}
+	if user == "" || strings.ContainsAny(user, ":\r\n\x00"+MasterSeparator) || strings.ContainsAny(password, ":\r\n\x00") || password == "" {
+		return fmt.Errorf("add user %q: a user name or password that passwd-file cannot hold", user)
+	}
+	line := fmt.Sprintf("%s:{PLAIN}%s::::::\n", user, password)
+	usersMu.Lock()
+	f, err := os.OpenFile(UsersFile(inst), os.O_WRONLY|os.O_APPEND, 0)
+	if err == nil {
+		// One write of a short line with O_APPEND: atomic with respect to
+		// the other test processes appending to the same file.
+		_, err = f.WriteString(line)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	usersMu.Unlock()
+	if err != nil {
+		return fmt.Errorf("add user %q on %s: %w", user, inst.Name, err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := tryLogin(inst, user, password)
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("add user %q on %s: the server does not let the user in: %w", user, inst.Name, err)
+		}
+		time.Sleep(150 * time.Millisecond)
+	}
+}
+
+// tryLogin logs in as user with password over the plain port (no TLS:
+// it only checks the user exists).
+func tryLogin(inst Instance, user, password string) error {
+	c, err := imapclient.DialInsecure(inst.Addr(), nil)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- c.Login(user, password).Wait() }()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		err = errors.New("no answer to LOGIN")
+	}
+	if err == nil {
+		c.Logout().Wait()
+	}
+	return err
+}
