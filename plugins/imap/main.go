@@ -3,10 +3,10 @@
 package main
 
 import (
-	"github.com/ternmail/tern/plugins/imap/imapconn"
+	"github.com/ternmail/tern/plugins/internal/imapconn"
 	"github.com/ternmail/tern/sdk/serve"
 )
 
 func main() {
-	serve.Run(imapconn.New(serve.Logger()))
+	serve.Run(imapconn.New(imapconn.Generic, serve.Logger()))
 }

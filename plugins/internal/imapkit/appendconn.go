@@ -3,6 +3,7 @@ package imapkit
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -23,7 +24,10 @@ import (
 // its literal as it arrives. go-imap v2.0.0-beta.8 can send neither
 // MULTIAPPEND nor non-synchronizing literals (see the package doc). It
 // speaks only what it needs: the greeting, CAPABILITY, LOGIN,
-// AUTHENTICATE PLAIN, SELECT, APPEND, NOOP and LOGOUT.
+// AUTHENTICATE PLAIN, PROXYAUTH, SELECT, EXAMINE, APPEND, ID, NAMESPACE,
+// NOOP and LOGOUT. Besides MULTIAPPEND it serves to log in where go-imap
+// cannot (PROXYAUTH, see Dial) and to probe servers (connection tests:
+// the greeting, the capabilities before and after the login, ID).
 //
 // It shares Conn's plumbing: the same dialing (TLS modes, verification,
 // STARTTLS), the same Login types, the same wire connection (contexts,
@@ -41,12 +45,17 @@ type AppendConn struct {
 	bw       *bufio.Writer
 	log      *slog.Logger
 	caps     imap.CapSet
-	capsSeen bool // the last command's responses carried capabilities
+	capsRaw  []string // caps as the server spelled them
+	capsSeen bool     // the last command's responses carried capabilities
+	greeting string   // the greeting line, without "* "
+	before   []string // capabilities before the login, as spelled
+	tls      *tls.ConnectionState
 	tags     uint64
 	broken   bool // a command was abandoned half-way or the stream is out of step
 
-	mailbox string
-	sel     *imap.SelectData
+	mailbox  string
+	readOnly bool
+	sel      *imap.SelectData
 
 	lastUsed time.Time
 }
@@ -70,6 +79,18 @@ func DialAppend(ctx context.Context, o *Options) (*AppendConn, error) {
 	if err != nil {
 		return nil, err
 	}
+	c, err := startAppendConn(ctx, cctx, l, o)
+	if err != nil {
+		return nil, err
+	}
+	l.log.Debug("imap append connection ready", "conn", l.id, "addr", o.Address, "tls", string(l.mode), "multiappend", c.caps.Has(imap.CapMultiAppend), "literal+", c.caps.Has(imap.CapLiteralPlus))
+	return c, nil
+}
+
+// startAppendConn reads the greeting on l, learns the capabilities and
+// logs in with o.Login, closing l if anything fails. cctx bounds the
+// greeting (the connect timeout).
+func startAppendConn(ctx, cctx context.Context, l *link, o *Options) (*AppendConn, error) {
 	c := &AppendConn{
 		ID:   l.id,
 		Addr: o.Address,
@@ -77,6 +98,7 @@ func DialAppend(ctx context.Context, o *Options) (*AppendConn, error) {
 		br:   bufio.NewReaderSize(l.wc, 16<<10),
 		bw:   bufio.NewWriterSize(l.wc, 64<<10),
 		log:  l.log,
+		tls:  l.tls,
 	}
 	fail := func(err error) (*AppendConn, error) {
 		c.wc.Close()
@@ -84,13 +106,21 @@ func DialAppend(ctx context.Context, o *Options) (*AppendConn, error) {
 	}
 	what := "greeting from " + o.Address
 	preauth := false
-	err = c.op(cctx, what, func() error {
+	if l.greeting != "" {
+		// The greeting came before STARTTLS (the link serves a synthetic
+		// one): keep the real one for probes.
+		c.greeting = l.greeting
+	}
+	err := c.op(cctx, what, func() error {
 		r, err := c.read()
 		if err != nil {
 			return err
 		}
 		if r.tag != "*" {
 			return fmt.Errorf("%w: greeting %q", errProtocol, r.kind)
+		}
+		if c.greeting == "" {
+			c.greeting = strings.TrimSpace(r.kind + " " + r.codeText())
 		}
 		c.noteCaps(r)
 		switch r.kind {
@@ -112,6 +142,7 @@ func DialAppend(ctx context.Context, o *Options) (*AppendConn, error) {
 			return fail(dialError(ctx, err, "capabilities of "+o.Address))
 		}
 	}
+	c.before = c.capsRaw
 	if !preauth && o.Login != nil {
 		c.capsSeen = false
 		if err := o.Login.Authenticate(ctx, c); err != nil {
@@ -126,17 +157,30 @@ func DialAppend(ctx context.Context, o *Options) (*AppendConn, error) {
 		}
 	}
 	c.lastUsed = time.Now()
-	l.log.Debug("imap append connection ready", "conn", l.id, "addr", o.Address, "tls", string(l.mode), "multiappend", c.caps.Has(imap.CapMultiAppend), "literal+", c.caps.Has(imap.CapLiteralPlus))
 	return c, nil
 }
+
+// Greeting returns the server's greeting line without its "* " (the real
+// one, read before STARTTLS where there was one).
+func (c *AppendConn) Greeting() string { return c.greeting }
+
+// CapsBeforeLogin returns the capabilities the server announced before
+// the login, as it spelled them.
+func (c *AppendConn) CapsBeforeLogin() []string { return c.before }
+
+// CapsList returns the current capabilities as the server spelled them.
+func (c *AppendConn) CapsList() []string { return c.capsRaw }
+
+// TLS returns the state of the connection's TLS, nil without TLS.
+func (c *AppendConn) TLS() *tls.ConnectionState { return c.tls }
 
 // Caps returns the server's capabilities (after the login, once Dial
 // returned).
 func (c *AppendConn) Caps() imap.CapSet { return c.caps }
 
-// Selected returns the mailbox selected on c, "" if none; it is never
-// read-only.
-func (c *AppendConn) Selected() (mailbox string, readOnly bool) { return c.mailbox, false }
+// Selected returns the mailbox selected on c, "" if none, and whether it
+// was opened with EXAMINE.
+func (c *AppendConn) Selected() (mailbox string, readOnly bool) { return c.mailbox, c.readOnly }
 
 // SelectData returns what the last SELECT reported, nil if no mailbox is
 // selected.
@@ -189,20 +233,83 @@ func (c *AppendConn) capability(ctx context.Context) error {
 // reports them), EXISTS, UIDVALIDITY and UIDNEXT. If the mailbox is
 // selected already it returns what the SELECT reported then.
 func (c *AppendConn) Select(ctx context.Context, mailbox string) (*imap.SelectData, error) {
-	if c.sel != nil && c.mailbox == mailbox {
+	return c.open(ctx, mailbox, false)
+}
+
+// Examine opens mailbox read-only with EXAMINE (RFC 9051 §6.3.3) and
+// returns what the server reported of it, as Select does.
+func (c *AppendConn) Examine(ctx context.Context, mailbox string) (*imap.SelectData, error) {
+	return c.open(ctx, mailbox, true)
+}
+
+func (c *AppendConn) open(ctx context.Context, mailbox string, readOnly bool) (*imap.SelectData, error) {
+	if c.sel != nil && c.mailbox == mailbox && c.readOnly == readOnly {
 		return c.sel, nil
+	}
+	verb := "SELECT"
+	if readOnly {
+		verb = "EXAMINE"
 	}
 	data := &imap.SelectData{}
 	// A failed SELECT leaves no mailbox selected (RFC 9051 §6.3.2).
 	c.mailbox, c.sel = "", nil
-	err := c.simple(ctx, "select "+strconv.Quote(mailbox), "SELECT "+encodeMailbox(mailbox), func(r *response) {
+	err := c.simple(ctx, strings.ToLower(verb)+" "+strconv.Quote(mailbox), verb+" "+encodeMailbox(mailbox), func(r *response) {
 		selectData(data, r)
 	})
 	if err != nil {
 		return nil, err
 	}
-	c.mailbox, c.sel = mailbox, data
+	c.mailbox, c.readOnly, c.sel = mailbox, readOnly, data
 	return data, nil
+}
+
+// ServerID exchanges identities (RFC 2971) where the server has ID, sending
+// Tern's name, and returns the server's fields (nil if it has no ID or
+// sends NIL).
+func (c *AppendConn) ServerID(ctx context.Context) (map[string]string, error) {
+	if !c.caps.Has(imap.CapID) {
+		return nil, nil
+	}
+	var fields map[string]string
+	err := c.simple(ctx, "id", `ID ("name" "Tern")`, func(r *response) {
+		if r.kind == "ID" {
+			fields = parseIDList(r.rest)
+		}
+	})
+	return fields, err
+}
+
+// Namespace returns the personal namespace's prefix and delimiter
+// (RFC 2342), ok false where the server has no NAMESPACE or no personal
+// namespace.
+func (c *AppendConn) Namespace(ctx context.Context) (prefix, delim string, ok bool, err error) {
+	if !c.caps.Has(imap.CapNamespace) {
+		return "", "", false, nil
+	}
+	err = c.simple(ctx, "namespace", "NAMESPACE", func(r *response) {
+		if r.kind == "NAMESPACE" {
+			prefix, delim, ok = parsePersonalNamespace(r.rest)
+		}
+	})
+	return prefix, delim, ok, err
+}
+
+// proxyAuth sends PROXYAUTH user (Sun Java System Messaging Server): the
+// administrator's session becomes user's.
+func (c *AppendConn) proxyAuth(ctx context.Context, what, user string) error {
+	return c.op(ctx, what, func() error {
+		tag := c.nextTag()
+		c.bw.WriteString(tag + " PROXYAUTH ")
+		if err := c.writeAString(tag, user); err != nil {
+			return err
+		}
+		c.bw.WriteString("\r\n")
+		if err := c.bw.Flush(); err != nil {
+			return err
+		}
+		_, err := c.wait(tag, nil, nil)
+		return err
+	})
 }
 
 // selectData takes what a SELECT's untagged response says.
@@ -493,10 +600,11 @@ func (c *AppendConn) noteCaps(r *response) {
 		return
 	}
 	caps := make(imap.CapSet)
-	for _, f := range strings.Fields(list) {
+	raw := strings.Fields(list)
+	for _, f := range raw {
 		caps[imap.Cap(strings.ToUpper(f))] = struct{}{}
 	}
-	c.caps, c.capsSeen = caps, true
+	c.caps, c.capsRaw, c.capsSeen = caps, raw, true
 }
 
 // read reads and parses one response.
@@ -629,8 +737,110 @@ func truncate(s string) string {
 	return s
 }
 
+// codeText renders a status response's code and text again:
+// "[CAPABILITY IMAP4rev1] Dovecot ready.".
+func (r *response) codeText() string {
+	if r.code == "" {
+		return r.text
+	}
+	code := r.code
+	if r.args != "" {
+		code += " " + r.args
+	}
+	return strings.TrimSpace("[" + code + "] " + r.text)
+}
+
 // imapError returns a status response as go-imap's error type, for
 // FromResponse.
 func (r *response) imapError() *imap.Error {
 	return &imap.Error{Type: imap.StatusResponseType(r.kind), Code: imap.ResponseCode(r.code), Text: r.text}
+}
+
+// sexpTokens splits an IMAP list into "(", ")", strings and NIL (as
+// "\x00NIL"); literals were replaced by "" already. Atoms come out as
+// they are.
+func sexpTokens(s string) []string {
+	var out []string
+	for i := 0; i < len(s); {
+		switch ch := s[i]; {
+		case ch == ' ':
+			i++
+		case ch == '(' || ch == ')':
+			out = append(out, string(ch))
+			i++
+		case ch == '"':
+			var b strings.Builder
+			i++
+			for i < len(s) && s[i] != '"' {
+				if s[i] == '\\' && i+1 < len(s) {
+					i++
+				}
+				b.WriteByte(s[i])
+				i++
+			}
+			i++
+			out = append(out, b.String())
+		default:
+			j := i
+			for j < len(s) && s[j] != ' ' && s[j] != '(' && s[j] != ')' {
+				j++
+			}
+			if strings.EqualFold(s[i:j], "NIL") {
+				out = append(out, nilToken)
+			} else {
+				out = append(out, s[i:j])
+			}
+			i = j
+		}
+	}
+	return out
+}
+
+const nilToken = "\x00NIL"
+
+// parseIDList parses the server's ID fields: ("name" "Dovecot" ...).
+func parseIDList(s string) map[string]string {
+	t := sexpTokens(s)
+	if len(t) < 2 || t[0] != "(" {
+		return nil
+	}
+	out := make(map[string]string)
+	for i := 1; i+1 < len(t) && t[i] != ")"; i += 2 {
+		if t[i+1] == nilToken || t[i+1] == ")" {
+			continue
+		}
+		out[strings.ToLower(t[i])] = t[i+1]
+	}
+	return out
+}
+
+// parsePersonalNamespace returns the first personal namespace of a
+// NAMESPACE response: (("INBOX." ".")) NIL NIL.
+func parsePersonalNamespace(s string) (prefix, delim string, ok bool) {
+	t := sexpTokens(s)
+	if len(t) < 4 || t[0] != "(" || t[1] != "(" {
+		return "", "", false
+	}
+	prefix, delim = t[2], t[3]
+	if delim == nilToken {
+		delim = ""
+	}
+	return prefix, delim, prefix != nilToken
+}
+
+// handOver ends c's use of its connection, which was logged in by c, and
+// returns what the go-imap client must read first: a PREAUTH greeting
+// with the capabilities after the login (none follows a login on the
+// wire, RFC 9051 §7.1.4), then whatever the server sent meanwhile that c
+// had read ahead. c must not be used afterwards.
+func (c *AppendConn) handOver() []byte {
+	var b strings.Builder
+	b.WriteString("* PREAUTH ")
+	if len(c.capsRaw) > 0 {
+		b.WriteString("[CAPABILITY " + strings.Join(c.capsRaw, " ") + "] ")
+	}
+	b.WriteString("logged in by imapkit\r\n")
+	ahead, _ := c.br.Peek(c.br.Buffered())
+	c.broken = true
+	return append([]byte(b.String()), ahead...)
 }

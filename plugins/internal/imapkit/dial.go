@@ -99,6 +99,11 @@ type link struct {
 	log  *slog.Logger
 	mode TLSMode
 	wc   *wireConn
+	// tls is the TLS state, nil without TLS.
+	tls *tls.ConnectionState
+	// greeting is the greeting read before STARTTLS ("OK ..."), "" if
+	// there was no STARTTLS.
+	greeting string
 }
 
 // defaults returns o's logger, timeouts and TLS mode with the defaults
@@ -148,7 +153,7 @@ func dialLink(ctx, cctx context.Context, o *Options) (*link, error) {
 			cfg.ServerName = host
 		}
 		if mode == TLSStartTLS {
-			if err := startTLS(cctx, raw, tr); err != nil {
+			if l.greeting, err = startTLS(cctx, raw, tr); err != nil {
 				raw.Close()
 				return nil, dialError(ctx, err, "STARTTLS with "+o.Address)
 			}
@@ -159,6 +164,8 @@ func dialLink(ctx, cctx context.Context, o *Options) (*link, error) {
 			raw.Close()
 			return nil, dialError(ctx, err, "TLS handshake with "+o.Address)
 		}
+		st := tc.ConnectionState()
+		l.tls = &st
 		inner = tc
 	}
 	l.wc = newWireConn(inner, ioTimeout, tr)
@@ -170,6 +177,11 @@ func dialLink(ctx, cctx context.Context, o *Options) (*link, error) {
 // greeting and logs in. Errors are classified: an unreachable server or a
 // dropped connection is KindUnavailable, a certificate that does not
 // verify KindInvalid, a refused login KindAuth.
+//
+// A Login that go-imap cannot send (PROXYAUTH) is done by imapkit's own
+// client on the same connection before go-imap sees it, as STARTTLS is;
+// go-imap then gets a synthetic PREAUTH greeting that carries the
+// capabilities after the login, and starts in the authenticated state.
 func Dial(ctx context.Context, o *Options) (*Conn, error) {
 	_, connectTimeout, _, _ := o.defaults()
 	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
@@ -177,6 +189,13 @@ func Dial(ctx context.Context, o *Options) (*Conn, error) {
 	l, err := dialLink(ctx, cctx, o)
 	if err != nil {
 		return nil, err
+	}
+	if _, raw := o.Login.(rawLogin); raw {
+		ac, err := startAppendConn(ctx, cctx, l, o)
+		if err != nil {
+			return nil, err
+		}
+		l.wc.prefix = ac.handOver()
 	}
 	c := &Conn{
 		Client: imapclient.New(l.wc, &imapclient.Options{}),
@@ -244,7 +263,7 @@ func dialError(ctx context.Context, err error, what string) error {
 // a PREAUTH greeting (RFC 9051 §7.1.4) and a server that sends anything
 // between its OK and the TLS handshake (a command injection, CVE-2011-0411
 // style).
-func startTLS(ctx context.Context, raw net.Conn, tr *tracer) error {
+func startTLS(ctx context.Context, raw net.Conn, tr *tracer) (greeting string, err error) {
 	if dl, ok := ctx.Deadline(); ok {
 		raw.SetDeadline(dl)
 	}
@@ -267,46 +286,47 @@ func startTLS(ctx context.Context, raw net.Conn, tr *tracer) error {
 		}
 		return string(line), nil
 	}
-	greeting, err := readLine()
+	line, err := readLine()
 	if err != nil {
-		return err
+		return "", err
 	}
+	greeting = line
 	switch {
 	case hasPrefixFold(greeting, "* OK"):
 	case hasPrefixFold(greeting, "* PREAUTH"):
-		return connector.Errorf(connector.KindInvalid, "server greets with PREAUTH, so STARTTLS is impossible; refusing to continue unencrypted")
+		return "", connector.Errorf(connector.KindInvalid, "server greets with PREAUTH, so STARTTLS is impossible; refusing to continue unencrypted")
 	case hasPrefixFold(greeting, "* BYE"):
-		return FromResponse(&imap.Error{Type: imap.StatusResponseTypeBye, Text: strings.TrimSpace(greeting[len("* BYE"):])}, "greeting")
+		return "", FromResponse(&imap.Error{Type: imap.StatusResponseTypeBye, Text: strings.TrimSpace(greeting[len("* BYE"):])}, "greeting")
 	default:
-		return connector.Errorf(connector.KindUnavailable, "unexpected greeting %q", greeting)
+		return "", connector.Errorf(connector.KindUnavailable, "unexpected greeting %q", greeting)
 	}
 	const cmd = "S1 STARTTLS"
 	if tr != nil {
 		tr.clientLine([]byte(cmd), len(cmd)+2, 0)
 	}
 	if _, err := raw.Write([]byte(cmd + "\r\n")); err != nil {
-		return err
+		return "", err
 	}
 	for {
 		line, err := readLine()
 		if err != nil {
-			return err
+			return "", err
 		}
 		if strings.HasPrefix(line, "* ") {
 			continue
 		}
 		if !strings.HasPrefix(line, "S1 ") {
-			return connector.Errorf(connector.KindUnavailable, "unexpected answer to STARTTLS: %q", line)
+			return "", connector.Errorf(connector.KindUnavailable, "unexpected answer to STARTTLS: %q", line)
 		}
 		if hasPrefixFold(line[3:], "OK") {
 			break
 		}
-		return connector.Errorf(connector.KindInvalid, "server refused STARTTLS: %s (use tls \"implicit\" if it offers port 993)", line[3:])
+		return "", connector.Errorf(connector.KindInvalid, "server refused STARTTLS: %s (use tls \"implicit\" if it offers port 993)", line[3:])
 	}
 	if br.Buffered() > 0 {
-		return connector.Errorf(connector.KindUnavailable, "server sent %d unexpected bytes after accepting STARTTLS; refusing the connection", br.Buffered())
+		return "", connector.Errorf(connector.KindUnavailable, "server sent %d unexpected bytes after accepting STARTTLS; refusing the connection", br.Buffered())
 	}
-	return nil
+	return strings.TrimSpace(greeting[1:]), nil
 }
 
 func hasPrefixFold(s, prefix string) bool {

@@ -1,5 +1,5 @@
 // Package imapkit holds the go-imap v2 plumbing that Tern's IMAP-speaking
-// connectors share (imap, and later cyrus and postfix): dialing with a TLS
+// connectors share (imap, postfix, and later cyrus): dialing with a TLS
 // mode, logging in, binding operations to a context, classifying errors,
 // tracing the protocol without secrets, and a small pool of connections
 // that reconnects on its own. It also holds a second, narrow IMAP client
@@ -35,13 +35,48 @@
 //
 // # Login
 //
-// [Login] is an interface so that administrator modes (SASL PLAIN with an
-// authorization identity, master-user strings, PROXYAUTH) can be added as
-// types next to [PasswordLogin], which sends AUTHENTICATE PLAIN or LOGIN.
-// A Login works on an [Authenticator], which both connection types are,
-// so every mode logs in the go-imap connections and the MULTIAPPEND ones
-// alike. A refused login is connector.KindAuth, with the login name, the
-// mechanism and the server's words, never the password.
+// [Login] is an interface with one type per credential mode of the
+// connector contract, and a [Login] works on an [Authenticator], which
+// both connection types are, so every mode logs in the go-imap
+// connections and the MULTIAPPEND ones alike:
+//
+//   - [PasswordLogin] (connector.ModePassword: a user's own password or
+//     the "magic password"): AUTHENTICATE PLAIN or LOGIN (Mechanism).
+//   - [AuthzidLogin] (ModeAdminAuthzid): AUTHENTICATE PLAIN with the user
+//     as authorization identity and the administrator as authentication
+//     identity (RFC 4616). A server that does not announce AUTH=PLAIN is
+//     refused before anything is sent, KindInvalid: the mode is impossible
+//     there, whatever the password.
+//   - [MasterLogin] (ModeAdminMaster): the login string user + separator +
+//     administrator ("alice*admin", Dovecot's auth_master_user_separator)
+//     with the administrator's password, by LOGIN or PLAIN.
+//   - [ProxyAuthLogin] (ModeAdminProxyAuth): the administrator logs in,
+//     then "PROXYAUTH user" (Sun Java System / iPlanet Messaging Server).
+//
+// go-imap cannot send PROXYAUTH: it has no way to send a command it does
+// not know. So a Login that needs it is done by imapkit's own client
+// ([AppendConn], which speaks the raw protocol anyway) on the same wire
+// connection before go-imap sees it, the way STARTTLS is done; go-imap
+// then gets a synthetic "* PREAUTH [CAPABILITY …]" greeting, with the
+// capabilities after the login, followed by whatever the server sent that
+// the raw client had read ahead, and starts in the authenticated state.
+// Every byte still goes through the same wire connection and trace. The
+// alternative, patching go-imap or sending raw bytes under its feet, would
+// leave its parser out of step.
+//
+// A refusal is KindAuth (KindInvalid where the server cannot do the mode:
+// no AUTH=PLAIN for authzid, BAD to PROXYAUTH). Its message says which
+// mode, what was sent (the login string: "alice*admin", authzid and
+// authcid; never the password), the server's words, and what they mean
+// where the server tells: Dovecot answers AUTHENTICATIONFAILED for a
+// wrong password (or an administrator that is none) and
+// AUTHORIZATIONFAILED when the master user's password was right but the
+// user does not exist; servers that write "no such user" are read as
+// such. Where the server does not tell, the message says so ("wrong
+// password, or no user "alice" (the server does not say which)") rather
+// than guess. UNAVAILABLE stays temporary, a backoff hint throttling.
+// [Login.Command] describes what a mode sends, without secrets, for
+// connection tests.
 //
 // # Errors
 //
@@ -61,6 +96,11 @@
 // is logged in both directions, with LOGIN arguments (quoted or literal)
 // and AUTHENTICATE payloads replaced by connector.Redacted; literal
 // contents (message bodies) are logged only at connector.LevelTraceData.
+// That covers every login mode: an authzid payload is an AUTHENTICATE
+// payload (inline with SASL-IR, or as the answer to a challenge), a
+// master-user login string travels with its password in LOGIN, and
+// PROXYAUTH follows an ordinary LOGIN or AUTHENTICATE; the PROXYAUTH line
+// itself names only the user and is shown.
 // The client library's DebugWriter is not used: it mixes both directions
 // and shows credentials.
 //
@@ -76,7 +116,13 @@
 // imapkit's own, used for that alone: greeting, CAPABILITY, LOGIN or
 // AUTHENTICATE PLAIN (through the same [Login]), SELECT (for the
 // mailbox's PERMANENTFLAGS), MULTIAPPEND, NOOP, LOGOUT. Whatever else the
-// server says is skipped, literals in its responses included.
+// server says is skipped, literals in its responses included. It also
+// does two jobs go-imap cannot: logging in with PROXYAUTH (see Login) and
+// probing a server for a connection test, where it keeps what go-imap
+// hides: the greeting line (the real one, read before STARTTLS), the
+// capabilities before and after the login as the server spelled them,
+// the TLS state, ID (RFC 2971) and the personal namespace (EXAMINE opens
+// the mailbox read-only).
 //
 // It is dialled by the same code as [Conn] (TLS modes, verification,
 // STARTTLS done by imapkit), sits on the same wire connection (contexts,

@@ -244,7 +244,7 @@ func (a *MultiAppend) stop() {
 }
 
 // forget drops the selected mailbox, so that the next Select asks again.
-func (c *AppendConn) forget() { c.mailbox, c.sel = "", nil }
+func (c *AppendConn) forget() { c.mailbox, c.readOnly, c.sel = "", false, nil }
 
 // sourceReader remembers the error of the reader (a message body), to
 // tell it from the connection's.

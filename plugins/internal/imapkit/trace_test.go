@@ -2,6 +2,7 @@ package imapkit
 
 import (
 	"context"
+	"encoding/base64"
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
@@ -180,6 +181,55 @@ func TestLiteralSize(t *testing.T) {
 	for in, want := range cases {
 		if got := literalSize([]byte(in)); got != want {
 			t.Errorf("literalSize(%q) = %d, want %d", in, got, want)
+		}
+	}
+}
+
+// The administrator modes' logins are redacted too: an authorization
+// identity in a SASL PLAIN answer to a challenge, a master-user login
+// string with its password as literals, and the LOGIN before PROXYAUTH
+// (whose user name, not a secret, stays visible).
+func TestTraceRedactsAdminLogins(t *testing.T) {
+	const pw = `adm!n"pässword`
+	authzid := base64.StdEncoding.EncodeToString([]byte("alice\x00admin\x00" + pw))
+	steps := []struct{ dir, data string }{
+		{"S", "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready\r\n"},
+		{"C", "A1 AUTHENTICATE PLAIN\r\n"},
+		{"S", "+ \r\n"},
+		{"C", authzid + "\r\n"},
+		{"S", "A1 NO [AUTHORIZATIONFAILED] Authorization failed\r\n"},
+		{"C", "A2 LOGIN {11}\r\n"},
+		{"S", "+ OK\r\n"},
+		{"C", "alice*admin {" + itoa(len(pw)) + "}\r\n"},
+		{"S", "+ OK\r\n"},
+		{"C", pw + "\r\n"},
+		{"S", "A2 NO [AUTHENTICATIONFAILED] Authentication failed.\r\n"},
+		{"C", "A3 LOGIN \"admin\" \"adm!n\\\"pässword\"\r\n"},
+		{"S", "A3 OK logged in\r\n"},
+		{"C", "A4 PROXYAUTH \"alice\"\r\n"},
+		{"S", "A4 OK proxied\r\n"},
+	}
+	for seed := range uint64(20) {
+		rnd := rand.New(rand.NewPCG(seed, 2))
+		rec := &recorder{level: connector.LevelTraceData}
+		w := newWireConn(nil, 0, newTracer(slog.New(rec), "imap-test"))
+		for _, step := range steps {
+			if step.dir == "C" {
+				feedChunks(w.client, step.data, rnd)
+			} else {
+				feedChunks(w.server, step.data, rnd)
+			}
+		}
+		log := rec.all()
+		for _, leak := range []string{pw, "pässword", authzid, "adm!n"} {
+			if strings.Contains(log, leak) {
+				t.Fatalf("seed %d: trace shows %q:\n%s", seed, leak, log)
+			}
+		}
+		for _, want := range []string{"A1 AUTHENTICATE PLAIN", "A2 LOGIN " + connector.Redacted, "A3 LOGIN " + connector.Redacted, `A4 PROXYAUTH "alice"`, "A4 OK proxied"} {
+			if !strings.Contains(log, want) {
+				t.Fatalf("seed %d: trace lacks %q:\n%s", seed, want, log)
+			}
 		}
 	}
 }

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/ternmail/tern/internal/testserver"
-	"github.com/ternmail/tern/plugins/imap/imapconn"
+	"github.com/ternmail/tern/plugins/internal/imapconn"
 	"github.com/ternmail/tern/sdk/connector"
 )
 
@@ -24,7 +24,7 @@ func openSource(t *testing.T, c *imapconn.Connector, req *connector.OpenRequest)
 // certificate is refused with a message naming the problem; with ca_file
 // or (explicitly) insecure_skip_verify the session opens.
 func TestTLSVerification(t *testing.T) {
-	c := imapconn.New(testLogger())
+	c := imapconn.New(nil, testLogger())
 	for _, mode := range []string{"implicit", "starttls"} {
 		t.Run(mode, func(t *testing.T) {
 			_, err := openSource(t, c, request(t, testserver.DovecotSrc, mode, map[string]any{"ca_file": nil}))
@@ -54,7 +54,7 @@ func TestTLSVerification(t *testing.T) {
 
 // tls "none" sends the password in clear: refused unless allow_plaintext.
 func TestPlaintextNeedsOptIn(t *testing.T) {
-	c := imapconn.New(testLogger())
+	c := imapconn.New(nil, testLogger())
 	_, err := openSource(t, c, request(t, testserver.DovecotSrc, "none", map[string]any{"allow_plaintext": nil}))
 	if !errors.Is(err, connector.ErrInvalid) || !strings.Contains(err.Error(), "allow_plaintext") {
 		t.Fatalf("tls none without allow_plaintext: %v, want ErrInvalid naming allow_plaintext", err)
@@ -75,7 +75,7 @@ func TestAuthMechanisms(t *testing.T) {
 		t.Run(tc.mech, func(t *testing.T) {
 			rec, log := newWireRecorder(connector.LevelTraceData)
 			req := request(t, testserver.DovecotDst, "starttls", map[string]any{"auth_mechanism": tc.mech})
-			src, err := openSource(t, imapconn.New(log), req)
+			src, err := openSource(t, imapconn.New(nil, log), req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -102,7 +102,7 @@ func TestWrongPassword(t *testing.T) {
 			rec, log := newWireRecorder(connector.LevelTraceData)
 			req := request(t, testserver.DovecotSrc, "implicit", map[string]any{"auth_mechanism": mech})
 			req.Credential.Secret = pw
-			_, err := openSource(t, imapconn.New(log), req)
+			_, err := openSource(t, imapconn.New(nil, log), req)
 			if !errors.Is(err, connector.ErrAuth) {
 				t.Fatalf("wrong password: %v, want ErrAuth", err)
 			}

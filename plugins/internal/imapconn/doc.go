@@ -1,7 +1,25 @@
-// Package imapconn is Tern's IMAP connector: any IMAP4rev1 server as a
-// migration source, a target, or both. Its main is plugins/imap (binary
-// tern-connector-imap); the plumbing it shares with the cyrus and postfix
-// connectors lives in plugins/internal/imapkit.
+// Package imapconn is the IMAP connector that Tern's IMAP-speaking
+// connectors share: any IMAP4rev1 server as a migration source, a target,
+// or both. A [Profile] makes it one connector or another: [Generic] is
+// tern-connector-imap (plugins/imap), and plugins/postfix/postfixconn's
+// profile is tern-connector-postfix. The IMAP plumbing (dialing, logins,
+// errors, trace, pools, MULTIAPPEND) lives in plugins/internal/imapkit.
+//
+// # Profiles
+//
+// Plugins may not import each other (scripts/check-deps.sh), so the
+// connector lives here, under plugins/internal, and each plugin is a
+// profile plus a main. A profile gives the connector's ID, version and
+// summary; the settings schema's title and description, its own
+// descriptions of settings and its own defaults (which apply to settings
+// left out and show in the schema; the settings and their validation stay
+// one list, schema.go); the credential modes offered, preferred first
+// (others are refused with ErrInvalid, and a connection test tries only
+// these); and hooks for what a server family does differently: listing
+// users (a connection logged in as the administrator is handed to the
+// hook; without one the connector is no UserLister in its description
+// and ListUsers returns ErrUnsupported) and advice in connection tests. A
+// profile that makes no sense panics in New, so at the plugin's start.
 //
 // # Sessions and connections
 //

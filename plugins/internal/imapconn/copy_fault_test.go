@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/ternmail/tern/internal/testserver"
-	"github.com/ternmail/tern/plugins/imap/imapconn"
+	"github.com/ternmail/tern/plugins/internal/imapconn"
 	"github.com/ternmail/tern/sdk/connector"
 )
 
@@ -205,7 +205,7 @@ func faultPair(t *testing.T, side string, extra map[string]any) (*copyPair, *tap
 		srcReq = request(t, testserver.DovecotSrc, "implicit", via)
 		srcReq.User = user
 	}
-	p := openPair(t, imapconn.New(testLogger()), srcReq, dstReq)
+	p := openPair(t, imapconn.New(nil, testLogger()), srcReq, dstReq)
 	msgs := seedSource(t, p.srcUser, "INBOX", bigMessage(2000), bigMessage(3000), bigMessage(6<<20), bigMessage(4000))
 	items := itemsOf(msgs)
 	outs, err := p.copier(t).CopyTo(ctxFor(t), "INBOX", items[:1], p.tgt, "INBOX")
@@ -309,7 +309,7 @@ func TestCopyTrace(t *testing.T) {
 			t.Run(mech+"-"+level.String(), func(t *testing.T) {
 				rec, log := newWireRecorder(level)
 				dstReq := request(t, testserver.DovecotDst, "starttls", map[string]any{"auth_mechanism": mech})
-				p := openPair(t, imapconn.New(log), request(t, testserver.DovecotSrc, "implicit", nil), dstReq)
+				p := openPair(t, imapconn.New(nil, log), request(t, testserver.DovecotSrc, "implicit", nil), dstReq)
 				body := []byte("From: a@example.org\r\nSubject: trace\r\n\r\nthe hidden plans for the weekend\r\n")
 				msgs := seedSource(t, p.srcUser, "INBOX", body)
 				outs, err := p.copier(t).CopyTo(ctxFor(t), "INBOX", itemsOf(msgs), p.tgt, "INBOX")
@@ -346,8 +346,8 @@ func TestCopyTrace(t *testing.T) {
 // A batch with a 25 MB message streams end to end: copying it allocates
 // a small fraction of its size.
 func TestCopyLargeStreams(t *testing.T) {
-	p := openPair(t, imapconn.New(testLogger()), request(t, testserver.DovecotSrc, "implicit", nil), request(t, testserver.DovecotDst, "implicit", nil))
-	seed, err := imapconn.New(testLogger()).OpenTarget(ctxFor(t), func() *connector.OpenRequest {
+	p := openPair(t, imapconn.New(nil, testLogger()), request(t, testserver.DovecotSrc, "implicit", nil), request(t, testserver.DovecotDst, "implicit", nil))
+	seed, err := imapconn.New(nil, testLogger()).OpenTarget(ctxFor(t), func() *connector.OpenRequest {
 		r := request(t, testserver.DovecotSrc, "implicit", nil)
 		r.User = p.srcUser
 		return r

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/ternmail/tern/internal/testserver"
-	"github.com/ternmail/tern/plugins/imap/imapconn"
+	"github.com/ternmail/tern/plugins/internal/imapconn"
 	"github.com/ternmail/tern/sdk/connector"
 	"github.com/ternmail/tern/sdk/connectortest"
 )
@@ -65,7 +65,7 @@ const largeLines = 327680
 func TestLargeMessageOverTheWire(t *testing.T) {
 	testserver.Ensure(t)
 	req := request(t, testserver.DovecotDst, "implicit", nil)
-	pc := connectortest.Pipe(t, imapconn.New(testLogger()))
+	pc := connectortest.Pipe(t, imapconn.New(nil, testLogger()))
 	tgt, err := pc.OpenTarget(ctxFor(t), req)
 	if err != nil {
 		t.Fatal(err)
@@ -110,7 +110,7 @@ func TestLargeMessageOverTheWire(t *testing.T) {
 // small fraction of that.
 func TestLargeMessageStreams(t *testing.T) {
 	req := request(t, testserver.DovecotSrc, "implicit", nil)
-	c := imapconn.New(testLogger())
+	c := imapconn.New(nil, testLogger())
 	tgt, err := c.OpenTarget(ctxFor(t), req)
 	if err != nil {
 		t.Fatal(err)

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/ternmail/tern/internal/testserver"
-	"github.com/ternmail/tern/plugins/imap/imapconn"
+	"github.com/ternmail/tern/plugins/internal/imapconn"
 	"github.com/ternmail/tern/sdk/connector"
 )
 
@@ -25,7 +25,7 @@ func BenchmarkCopy(b *testing.B) {
 
 func benchCopy(b *testing.B, n, size, workers int) {
 	testserver.Ensure(b)
-	c := imapconn.New(testLogger())
+	c := imapconn.New(nil, testLogger())
 	ctx := b.Context()
 	srcReq := &connector.OpenRequest{
 		Settings:   settingsFor(testserver.DovecotSrc, "implicit", map[string]any{"max_connections": workers}),

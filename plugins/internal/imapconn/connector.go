@@ -2,8 +2,8 @@ package imapconn
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,47 +14,59 @@ import (
 	"github.com/ternmail/tern/sdk/connector"
 )
 
-// ID is the connector's ID.
-const ID = "imap"
-
-// Version is the connector's version.
-const Version = "1.0.0"
-
-// Connector is the IMAP connector. It keeps no state: every session it
-// opens owns its connections.
+// Connector is an IMAP connector with a profile (Generic for
+// tern-connector-imap). It keeps no state: every session it opens owns
+// its connections.
 type Connector struct {
+	p   *Profile
 	log *slog.Logger
 }
 
-var _ connector.Connector = (*Connector)(nil)
+var (
+	_ connector.Connector        = (*Connector)(nil)
+	_ connector.ConnectionTester = (*Connector)(nil)
+	_ connector.UserLister       = (*Connector)(nil)
+)
 
-// New returns the connector. log receives connection events at debug level
-// and, at connector.LevelTrace, the protocol trace (credentials redacted;
-// message contents only at connector.LevelTraceData). nil discards.
-func New(log *slog.Logger) *Connector {
+// New returns the connector of profile p (nil: Generic). log receives
+// connection events at debug level and, at connector.LevelTrace, the
+// protocol trace (credentials redacted; message contents only at
+// connector.LevelTraceData). nil discards. A profile that makes no sense
+// panics.
+func New(p *Profile, log *slog.Logger) *Connector {
+	if p == nil {
+		p = Generic
+	}
+	p.prepare()
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Connector{log: log}
+	return &Connector{p: p, log: log}
 }
+
+// Profile returns the connector's profile.
+func (c *Connector) Profile() *Profile { return c.p }
 
 // Describe implements connector.Connector.
 func (c *Connector) Describe(context.Context) (*connector.Description, error) {
 	return &connector.Description{
-		ID:              ID,
-		Version:         Version,
+		ID:              c.p.ID,
+		Version:         c.p.Version,
 		ProtocolVersion: connector.ProtocolVersion,
-		Summary:         "Any IMAP server, as source or target (TLS, STARTTLS, CONDSTORE deltas, UIDPLUS, MULTIAPPEND batches)",
+		Summary:         c.p.Summary,
 		Roles:           []connector.Role{connector.RoleSource, connector.RoleTarget},
 		Capabilities: connector.Capabilities{
 			DeltaCheckpoints: true,
 			Lookup:           true,
 			FlagSync:         true,
 			Keywords:         true,
+			TestConnection:   true,
+			ListUsers:        c.p.ListUsers != nil,
+			CredentialModes:  slices.Clone(c.p.CredentialModes),
 			// MaxMessageSize stays 0: it is the server's APPENDLIMIT, known
 			// only per instance once connected; Append enforces it.
 		},
-		SettingsSchema: json.RawMessage(settingsSchema),
+		SettingsSchema: slices.Clone(c.p.schema),
 	}, nil
 }
 
@@ -77,48 +89,84 @@ func (c *Connector) OpenTarget(ctx context.Context, req *connector.OpenRequest) 
 	return &target{session: s, perm: make(map[string]flagFilter)}, nil
 }
 
-// login builds the Login for a request's credential.
-func login(req *connector.OpenRequest, mech imapkit.Mechanism) (imapkit.Login, error) {
+// login builds the Login for a request's credential: the mailbox is
+// Credential.Username, or OpenRequest.User when that is empty; in the
+// administrator modes Credential.AuthUser logs in for it.
+func (p *Profile) login(req *connector.OpenRequest, cfg *config) (imapkit.Login, error) {
 	cred := req.Credential
-	switch cred.Mode {
-	case "", "password":
-		user := cred.Username
-		if user == "" {
-			user = req.User
-		}
-		if user == "" {
-			return nil, connector.Errorf(connector.KindInvalid, "no user name to log in with")
-		}
-		if cred.Secret == "" {
-			return nil, connector.Errorf(connector.KindInvalid, "no password given for %s", strconv.Quote(user))
-		}
-		return &imapkit.PasswordLogin{Username: user, Password: cred.Secret, Mechanism: mech}, nil
+	if !p.offers(cred.Mode) {
+		return nil, connector.Errorf(connector.KindInvalid, "credential mode %q is not supported by the %s connector (supported: %s)", cred.Mode, p.ID, quoteList(p.CredentialModes))
 	}
-	return nil, connector.Errorf(connector.KindInvalid, "credential mode %q is not supported (supported: \"password\")", cred.Mode)
+	user := cred.Username
+	if user == "" {
+		user = req.User
+	}
+	if user == "" {
+		return nil, connector.Errorf(connector.KindInvalid, "no user name to log in with")
+	}
+	admin := cred.Mode != "" && cred.Mode != connector.ModePassword
+	if admin && cred.AuthUser == "" {
+		return nil, connector.Errorf(connector.KindInvalid, "credential mode %q needs the administrator's login name (AuthUser)", cred.Mode)
+	}
+	if cred.Secret == "" {
+		who := strconv.Quote(user)
+		if admin {
+			who = "the administrator " + strconv.Quote(cred.AuthUser)
+		}
+		return nil, connector.Errorf(connector.KindInvalid, "no password given for %s", who)
+	}
+	switch cred.Mode {
+	case connector.ModeAdminAuthzid:
+		return &imapkit.AuthzidLogin{User: user, AuthUser: cred.AuthUser, Password: cred.Secret}, nil
+	case connector.ModeAdminMaster:
+		return &imapkit.MasterLogin{User: user, AuthUser: cred.AuthUser, Separator: cfg.masterSep, Password: cred.Secret, Mechanism: cfg.mechanism}, nil
+	case connector.ModeAdminProxyAuth:
+		return &imapkit.ProxyAuthLogin{User: user, AuthUser: cred.AuthUser, Password: cred.Secret, Mechanism: cfg.mechanism}, nil
+	}
+	return &imapkit.PasswordLogin{Username: user, Password: cred.Secret, Mechanism: cfg.mechanism}, nil
 }
 
-func (c *Connector) open(ctx context.Context, req *connector.OpenRequest, role connector.Role) (*session, error) {
-	cfg, err := parseSettings(req.Settings)
-	if err != nil {
-		return nil, err
+func quoteList(l []string) string {
+	q := make([]string, len(l))
+	for i, s := range l {
+		q[i] = strconv.Quote(s)
 	}
-	l, err := login(req, cfg.mechanism)
-	if err != nil {
-		return nil, err
-	}
+	return strings.Join(q, ", ")
+}
+
+// dialOptions returns the options that reach the server of cfg and log
+// in with l.
+func (c *Connector) dialOptions(cfg *config, l imapkit.Login, log *slog.Logger) (*imapkit.Options, error) {
 	opts := &imapkit.Options{
 		Address:        cfg.addr,
 		TLS:            cfg.tls,
 		ConnectTimeout: cfg.connectTimeout,
 		IOTimeout:      cfg.ioTimeout,
 		Login:          l,
-		Logger:         c.log.With("connector", ID, "role", string(role), "mailbox", req.User),
+		Logger:         log,
 	}
 	if cfg.tls != imapkit.TLSNone {
+		var err error
 		opts.TLSConfig, err = imapkit.TLSConfig(cfg.host, cfg.caFile, cfg.insecure)
 		if err != nil {
 			return nil, connector.Errorf(connector.KindInvalid, "imap settings: ca_file: %v", err)
 		}
+	}
+	return opts, nil
+}
+
+func (c *Connector) open(ctx context.Context, req *connector.OpenRequest, role connector.Role) (*session, error) {
+	cfg, err := c.p.parseSettings(req.Settings)
+	if err != nil {
+		return nil, err
+	}
+	l, err := c.p.login(req, cfg)
+	if err != nil {
+		return nil, err
+	}
+	opts, err := c.dialOptions(cfg, l, c.log.With("connector", c.p.ID, "role", string(role), "mailbox", req.User))
+	if err != nil {
+		return nil, err
 	}
 	s := &session{
 		cfg:  cfg,

@@ -10,7 +10,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
-	"github.com/ternmail/tern/plugins/imap/imapconn"
+	"github.com/ternmail/tern/plugins/internal/imapconn"
 	"github.com/ternmail/tern/sdk/connector"
 )
 
@@ -33,7 +33,7 @@ func TestPermanentFlagsWithoutWildcard(t *testing.T) {
 	ms := newMemServer(t, nil)
 	ms.permanentFlags = []imap.Flag{imap.FlagSeen, imap.FlagAnswered, imap.FlagFlagged, imap.FlagDeleted, imap.FlagDraft, "$Known"}
 	rec, log := newWireRecorder(connector.LevelTrace)
-	tgt, err := imapconn.New(log).OpenTarget(ctxFor(t), ms.request(nil))
+	tgt, err := imapconn.New(nil, log).OpenTarget(ctxFor(t), ms.request(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +80,7 @@ func sorted(s []string) []string {
 // lists every older message as FlagsOnly, and the new ones in full.
 func TestDeltaWithoutCondstore(t *testing.T) {
 	ms := newMemServer(t, nil)
-	c := imapconn.New(testLogger())
+	c := imapconn.New(nil, testLogger())
 	tgt, err := c.OpenTarget(ctxFor(t), ms.request(nil))
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +120,7 @@ func TestDeltaWithoutCondstore(t *testing.T) {
 // ErrTooLarge too.
 func TestAppendLimit(t *testing.T) {
 	ms := newMemServerLimit(t, nil, 1000)
-	tgt, err := imapconn.New(testLogger()).OpenTarget(ctxFor(t), ms.request(nil))
+	tgt, err := imapconn.New(nil, testLogger()).OpenTarget(ctxFor(t), ms.request(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func (r failReader) Read([]byte) (int, error) {
 // hint, and the session goes on.
 func TestThrottled(t *testing.T) {
 	ms := newMemServer(t, nil)
-	tgt, err := imapconn.New(testLogger()).OpenTarget(ctxFor(t), ms.request(nil))
+	tgt, err := imapconn.New(nil, testLogger()).OpenTarget(ctxFor(t), ms.request(nil))
 	if err != nil {
 		t.Fatal(err)
 	}

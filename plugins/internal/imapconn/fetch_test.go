@@ -14,7 +14,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/ternmail/tern/internal/testserver"
-	"github.com/ternmail/tern/plugins/imap/imapconn"
+	"github.com/ternmail/tern/plugins/internal/imapconn"
 	"github.com/ternmail/tern/sdk/connector"
 )
 
@@ -29,7 +29,7 @@ func TestFetchLeavesMailUnread(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	src, err := openSource(t, imapconn.New(log), req)
+	src, err := openSource(t, imapconn.New(nil, log), req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func appendRaw(raw *imapclient.Client, folder string, data []byte, opts *imap.Ap
 // \Recent is never sent and is reported dropped.
 func TestAppendKeepsFlagsAndDate(t *testing.T) {
 	req := request(t, testserver.DovecotDst, "starttls", nil)
-	tgt, err := imapconn.New(testLogger()).OpenTarget(ctxFor(t), req)
+	tgt, err := imapconn.New(nil, testLogger()).OpenTarget(ctxFor(t), req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func TestAppendKeepsFlagsAndDate(t *testing.T) {
 // on with the next call.
 func TestCancelMidFetch(t *testing.T) {
 	req := request(t, testserver.DovecotSrc, "implicit", map[string]any{"max_connections": 1})
-	c := imapconn.New(testLogger())
+	c := imapconn.New(nil, testLogger())
 	tgt, err := c.OpenTarget(ctxFor(t), req)
 	if err != nil {
 		t.Fatal(err)
@@ -195,7 +195,7 @@ func bigMessage(size int) []byte {
 func TestParallelFetches(t *testing.T) {
 	req := request(t, testserver.DovecotDst, "implicit", map[string]any{"max_connections": 3})
 	rec, log := newWireRecorder(connector.LevelTrace)
-	c := imapconn.New(log)
+	c := imapconn.New(nil, log)
 	tgt, err := c.OpenTarget(ctxFor(t), req)
 	if err != nil {
 		t.Fatal(err)

@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/ternmail/tern/internal/testserver"
-	"github.com/ternmail/tern/plugins/imap/imapconn"
+	"github.com/ternmail/tern/plugins/internal/imapconn"
 	"github.com/ternmail/tern/sdk/connector"
 	"github.com/ternmail/tern/sdk/connectortest"
 )
@@ -15,7 +15,7 @@ import (
 func conformance(t *testing.T, inst testserver.Instance, mode string) {
 	testserver.Ensure(t)
 	connectortest.Run(t, connectortest.Harness{
-		Connector: imapconn.New(testLogger()),
+		Connector: imapconn.New(nil, testLogger()),
 		Mailbox: func(t *testing.T) *connector.OpenRequest {
 			return request(t, inst, mode, nil)
 		},

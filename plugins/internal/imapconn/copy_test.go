@@ -17,7 +17,7 @@ import (
 
 	"github.com/ternmail/tern/internal/corpus"
 	"github.com/ternmail/tern/internal/testserver"
-	"github.com/ternmail/tern/plugins/imap/imapconn"
+	"github.com/ternmail/tern/plugins/internal/imapconn"
 	"github.com/ternmail/tern/sdk/connector"
 	"github.com/ternmail/tern/sdk/connectortest"
 	"github.com/ternmail/tern/sdk/memconnector"
@@ -100,7 +100,7 @@ func seedSource(t *testing.T, user, folder string, msgs ...[]byte) []connector.M
 	t.Helper()
 	req := request(t, testserver.DovecotSrc, "implicit", nil)
 	req.User = user
-	c := imapconn.New(testLogger())
+	c := imapconn.New(nil, testLogger())
 	tgt, err := c.OpenTarget(ctxFor(t), req)
 	if err != nil {
 		t.Fatal(err)
@@ -175,7 +175,7 @@ func TestCopyHardCorpus(t *testing.T) {
 	srcSnap := testserver.Snapshot(t, testserver.DovecotSrc, srcUser)
 	for _, via := range []string{"direct", "wire"} {
 		t.Run(via, func(t *testing.T) {
-			var c connector.Connector = imapconn.New(testLogger())
+			var c connector.Connector = imapconn.New(nil, testLogger())
 			if via == "wire" {
 				c = connectortest.Pipe(t, c)
 			}
@@ -263,7 +263,7 @@ func clientCommands(rec *wireRecorder, role string, mark int) []string {
 // once the connections are warm.
 func TestCopyCommands(t *testing.T) {
 	rec, log := newWireRecorder(connector.LevelTrace)
-	c := imapconn.New(log)
+	c := imapconn.New(nil, log)
 	p := openPair(t, c, request(t, testserver.DovecotSrc, "implicit", nil), request(t, testserver.DovecotDst, "implicit", nil))
 	msgs := seedSource(t, p.srcUser, "INBOX", numbered(30, 3000)...)
 	items := itemsOf(msgs)
@@ -302,7 +302,7 @@ func TestCopyCommands(t *testing.T) {
 // others are stored, in item order.
 func TestCopyMissing(t *testing.T) {
 	rec, log := newWireRecorder(connector.LevelTrace)
-	p := openPair(t, imapconn.New(log), request(t, testserver.DovecotSrc, "implicit", nil), request(t, testserver.DovecotDst, "implicit", nil))
+	p := openPair(t, imapconn.New(nil, log), request(t, testserver.DovecotSrc, "implicit", nil), request(t, testserver.DovecotDst, "implicit", nil))
 	msgs := seedSource(t, p.srcUser, "INBOX", numbered(3, 2000)...)
 	items := itemsOf(msgs)
 	items = []connector.CopyItem{items[2], {ID: "999999"}, items[0], {ID: "not-a-uid"}, items[1], {ID: msgs[0].ID}}
@@ -347,7 +347,7 @@ func TestCopyRefused(t *testing.T) {
 				})
 				dstReq = request(t, testserver.DovecotDst, "none", map[string]any{"port": rp.port()})
 			}
-			p := openPair(t, imapconn.New(log), request(t, testserver.DovecotSrc, "implicit", nil), dstReq)
+			p := openPair(t, imapconn.New(nil, log), request(t, testserver.DovecotSrc, "implicit", nil), dstReq)
 			msgs := seedSource(t, p.srcUser, "INBOX", numbered(6, 9000)...)
 			items := itemsOf(msgs)
 			refused := func(step string, outs []connector.CopyOutcome, err error, want error) {
@@ -421,7 +421,7 @@ func TestCopyFlagsAndAppendLimit(t *testing.T) {
 		}
 		return strings.Replace(line, ` \*)]`, ")]", 1)
 	})
-	p := openPair(t, imapconn.New(testLogger()), request(t, testserver.DovecotSrc, "implicit", nil),
+	p := openPair(t, imapconn.New(nil, testLogger()), request(t, testserver.DovecotSrc, "implicit", nil),
 		request(t, testserver.DovecotDst, "none", map[string]any{"port": rp.port()}))
 	msgs := seedSource(t, p.srcUser, "INBOX", bigMessage(3000), bigMessage(30000), bigMessage(5000))
 	items := itemsOf(msgs)
@@ -457,7 +457,7 @@ func TestCopyFlagsAndAppendLimit(t *testing.T) {
 // then copies message by message itself.
 func TestCopyUnsupported(t *testing.T) {
 	rec, log := newWireRecorder(connector.LevelTrace)
-	c := imapconn.New(log)
+	c := imapconn.New(nil, log)
 	srcReq := request(t, testserver.DovecotSrc, "implicit", nil)
 	src, err := openSource(t, c, srcReq)
 	if err != nil {
@@ -501,7 +501,7 @@ func TestCopyUnsupported(t *testing.T) {
 	}
 
 	// Over the wire, the SDK falls back to Fetch → Append.
-	pc := connectortest.Pipe(t, imapconn.New(testLogger()))
+	pc := connectortest.Pipe(t, imapconn.New(nil, testLogger()))
 	psrc, err := pc.OpenSource(ctxFor(t), srcReq)
 	if err != nil {
 		t.Fatal(err)
@@ -520,7 +520,7 @@ func TestCopyUnsupported(t *testing.T) {
 
 // Through the plugin protocol, the outcomes keep their sides and kinds.
 func TestCopyOverTheWireOutcomes(t *testing.T) {
-	pc := connectortest.Pipe(t, imapconn.New(testLogger()))
+	pc := connectortest.Pipe(t, imapconn.New(nil, testLogger()))
 	p := openPair(t, pc, request(t, testserver.DovecotSrc, "implicit", nil), request(t, testserver.DovecotDst, "implicit", nil))
 	msgs := seedSource(t, p.srcUser, "INBOX", numbered(2, 1500)...)
 	items := append(itemsOf(msgs), connector.CopyItem{ID: "4242"})

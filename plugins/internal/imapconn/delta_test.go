@@ -8,7 +8,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 
 	"github.com/ternmail/tern/internal/testserver"
-	"github.com/ternmail/tern/plugins/imap/imapconn"
+	"github.com/ternmail/tern/plugins/internal/imapconn"
 	"github.com/ternmail/tern/sdk/connector"
 )
 
@@ -34,7 +34,7 @@ func TestDeltaCondstore(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			src, err := openSource(t, imapconn.New(log), req)
+			src, err := openSource(t, imapconn.New(nil, log), req)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -12,7 +12,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/ternmail/tern/internal/testserver"
-	"github.com/ternmail/tern/plugins/imap/imapconn"
+	"github.com/ternmail/tern/plugins/internal/imapconn"
 	"github.com/ternmail/tern/sdk/connector"
 )
 
@@ -47,7 +47,7 @@ func TestFolderNamesRoundTrip(t *testing.T) {
 		t.Run(tc.inst.Name, func(t *testing.T) {
 			t.Parallel()
 			rec, log := newWireRecorder(connector.LevelTrace)
-			c := imapconn.New(log)
+			c := imapconn.New(nil, log)
 			req := request(t, tc.inst, tc.mode, nil)
 			tgt, err := c.OpenTarget(ctxFor(t), req)
 			if err != nil {
@@ -136,7 +136,7 @@ func TestSpecialUse(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	src, err := openSource(t, imapconn.New(testLogger()), req)
+	src, err := openSource(t, imapconn.New(nil, testLogger()), req)
 	if err != nil {
 		t.Fatal(err)
 	}

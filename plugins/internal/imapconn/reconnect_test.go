@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/ternmail/tern/internal/testserver"
-	"github.com/ternmail/tern/plugins/imap/imapconn"
+	"github.com/ternmail/tern/plugins/internal/imapconn"
 	"github.com/ternmail/tern/sdk/connector"
 )
 
@@ -115,7 +115,7 @@ func TestReconnect(t *testing.T) {
 	testserver.Ensure(t)
 	p := newProxy(t, testserver.DovecotSrc.TLSAddr())
 	req := request(t, testserver.DovecotSrc, "implicit", map[string]any{"port": p.port()})
-	c := imapconn.New(testLogger())
+	c := imapconn.New(nil, testLogger())
 	tgt, err := c.OpenTarget(ctxFor(t), req)
 	if err != nil {
 		t.Fatal(err)
@@ -213,7 +213,7 @@ func TestSilentDeadConnection(t *testing.T) {
 	testserver.Ensure(t)
 	p := newProxy(t, testserver.DovecotDst.TLSAddr())
 	req := request(t, testserver.DovecotDst, "implicit", map[string]any{"port": p.port(), "timeouts": map[string]any{"io": 5}})
-	src, err := openSource(t, imapconn.New(testLogger()), req)
+	src, err := openSource(t, imapconn.New(nil, testLogger()), req)
 	if err != nil {
 		t.Fatal(err)
 	}

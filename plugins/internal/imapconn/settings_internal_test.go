@@ -15,6 +15,17 @@ import (
 	"github.com/ternmail/tern/sdk/connector"
 )
 
+// parseSettings parses with the generic profile.
+func parseSettings(raw json.RawMessage) (*config, error) {
+	Generic.prepare()
+	return Generic.parseSettings(raw)
+}
+
+// login builds a generic login with mechanism mech.
+func login(req *connector.OpenRequest, mech imapkit.Mechanism) (imapkit.Login, error) {
+	return Generic.login(req, &config{mechanism: mech, masterSep: DefaultMasterUserSeparator})
+}
+
 func TestParseSettings(t *testing.T) {
 	good := []struct {
 		in   string
@@ -43,6 +54,12 @@ func TestParseSettings(t *testing.T) {
 		c.connectTimeout != 5*time.Second || c.ioTimeout != 10*time.Minute || c.caFile != "/etc/ca.pem" {
 		t.Errorf("full settings: %+v, %v", c, err)
 	}
+	if c.masterSep != "*" {
+		t.Errorf("master_user_separator defaults to %q", c.masterSep)
+	}
+	if c, err := parseSettings(json.RawMessage(`{"host":"h","master_user_separator":"%%"}`)); err != nil || c.masterSep != "%%" {
+		t.Errorf("master_user_separator: %+v, %v", c, err)
+	}
 
 	bad := map[string]string{
 		``:                          "host is required",
@@ -60,6 +77,8 @@ func TestParseSettings(t *testing.T) {
 		`{"host":"h","tls":"none","allow_plaintext":true,"ca_file":"x"}`: `tls is "none"`,
 		`{"host":"h","ca_file":"x","insecure_skip_verify":true}`:         "exclude each other",
 		`{"host":"h","auth_mechanism":"cram-md5"}`:                       `auth_mechanism must be "auto", "plain" or "login"`,
+		`{"host":"h","master_user_separator":"a b"}`:                     "master_user_separator",
+		`{"host":"h","master_user_separator":"123456789"}`:               "1 to 8 characters",
 		`{"host":"h","max_connections":100}`:                             "max_connections must be between 1 and 32",
 		`{"host":"h","page_size":-1}`:                                    "page_size must be between 1 and 10000",
 		`{"host":"h","timeouts":{"io":1}}`:                               "timeouts.io must be between 5 and 3600",
@@ -77,6 +96,19 @@ func TestParseSettings(t *testing.T) {
 // The schema describes every setting, with a title and a description for
 // the console, and nothing else.
 func TestSettingsSchema(t *testing.T) {
+	c := New(nil, nil)
+	checkSchema(t, c.p.schema)
+	var schema struct {
+		Title      string
+		Properties map[string]struct{ Default any }
+	}
+	if err := json.Unmarshal(c.p.schema, &schema); err != nil || schema.Title != "IMAP server" || schema.Properties["master_user_separator"].Default != "*" {
+		t.Errorf("schema %s (%v)", c.p.schema, err)
+	}
+}
+
+func checkSchema(t *testing.T, settingsSchema []byte) {
+	t.Helper()
 	var schema struct {
 		Schema     string `json:"$schema"`
 		Type       string
@@ -134,6 +166,98 @@ func TestSettingsSchema(t *testing.T) {
 	}
 	if e := schema.Properties["auth_mechanism"].Enum; !slices.Equal(e, []string{"auto", "plain", "login"}) {
 		t.Errorf("auth_mechanism enum %q", e)
+	}
+}
+
+// A profile retitles the schema, describes settings its own way and
+// changes defaults, which then apply to settings that leave them out.
+func TestProfileSchemaAndDefaults(t *testing.T) {
+	p := &Profile{
+		ID: "test", Version: "0.1.0", Summary: "s", Title: "Test server", Description: "A test.",
+		SettingDescriptions: map[string]string{"host": "The test host.", "timeouts.io": "Patience."},
+		Defaults:            map[string]any{"tls": "starttls", "master_user_separator": "#", "max_connections": 2},
+		CredentialModes:     []string{connector.ModePassword, connector.ModeAdminMaster},
+	}
+	c := New(p, nil)
+	checkSchema(t, p.schema)
+	var schema struct {
+		Title, Description string
+		Properties         map[string]struct {
+			Description string
+			Default     any
+			Properties  map[string]struct{ Description string }
+		}
+	}
+	if err := json.Unmarshal(p.schema, &schema); err != nil {
+		t.Fatal(err)
+	}
+	if schema.Title != "Test server" || schema.Description != "A test." || schema.Properties["host"].Description != "The test host." ||
+		schema.Properties["timeouts"].Properties["io"].Description != "Patience." || schema.Properties["tls"].Default != "starttls" ||
+		schema.Properties["max_connections"].Default != 2.0 {
+		t.Errorf("schema %s", p.schema)
+	}
+	cfg, err := p.parseSettings(json.RawMessage(`{"host":"h"}`))
+	if err != nil || cfg.tls != imapkit.TLSStartTLS || cfg.addr != "h:143" || cfg.masterSep != "#" || cfg.maxConns != 2 {
+		t.Errorf("defaults not applied: %+v, %v", cfg, err)
+	}
+	cfg, err = p.parseSettings(json.RawMessage(`{"host":"h","tls":"implicit","max_connections":5}`))
+	if err != nil || cfg.tls != imapkit.TLSImplicit || cfg.maxConns != 5 {
+		t.Errorf("explicit settings lost to defaults: %+v, %v", cfg, err)
+	}
+	d, _ := c.Describe(t.Context())
+	if d.ID != "test" || !slices.Equal(d.Capabilities.CredentialModes, p.CredentialModes) || !d.Capabilities.TestConnection || d.Capabilities.ListUsers {
+		t.Errorf("description %+v", d)
+	}
+	// A mode the profile does not offer is refused.
+	_, err = p.login(&connector.OpenRequest{User: "u", Credential: connector.Credential{Mode: connector.ModeAdminAuthzid, AuthUser: "a", Secret: "s"}}, cfg)
+	if !errors.Is(err, connector.ErrInvalid) || !strings.Contains(err.Error(), `not supported by the test connector (supported: "password", "admin_master")`) {
+		t.Errorf("unoffered mode: %v", err)
+	}
+	for _, bad := range []*Profile{
+		{ID: "x", Version: "1", Summary: "s", Title: "t"},
+		{ID: "x", Version: "1", Summary: "s", Title: "t", CredentialModes: []string{"oauth"}},
+		{ID: "x", Version: "1", Summary: "s", Title: "t", CredentialModes: []string{"password"}, Defaults: map[string]any{"hots": 1}},
+		{ID: "x", Version: "1", Summary: "s", Title: "t", CredentialModes: []string{"password"}, Defaults: map[string]any{"allow_plaintext": true}},
+		{ID: "x", Version: "1", Summary: "s", Title: "t", CredentialModes: []string{"password"}, Defaults: map[string]any{"tls": "ssl"}},
+		{ID: "x", Version: "1", Summary: "s", Title: "t", CredentialModes: []string{"password"}, SettingDescriptions: map[string]string{"timeouts.x": ""}},
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("profile %+v accepted", bad)
+				}
+			}()
+			New(bad, nil)
+		}()
+	}
+}
+
+func TestLoginModes(t *testing.T) {
+	cfg := &config{mechanism: imapkit.MechLogin, masterSep: "%"}
+	req := func(mode, username string) *connector.OpenRequest {
+		return &connector.OpenRequest{User: "alice@example.org", Credential: connector.Credential{Mode: mode, Username: username, AuthUser: "admin", Secret: "pw"}}
+	}
+	l, err := Generic.login(req(connector.ModeAdminAuthzid, ""), cfg)
+	if a, ok := l.(*imapkit.AuthzidLogin); err != nil || !ok || a.User != "alice@example.org" || a.AuthUser != "admin" || a.Password != "pw" {
+		t.Errorf("authzid: %+v, %v", l, err)
+	}
+	l, err = Generic.login(req(connector.ModeAdminMaster, "alice"), cfg)
+	if m, ok := l.(*imapkit.MasterLogin); err != nil || !ok || m.LoginString() != "alice%admin" || m.Mechanism != imapkit.MechLogin {
+		t.Errorf("master: %+v, %v", l, err)
+	}
+	l, err = Generic.login(req(connector.ModeAdminProxyAuth, ""), cfg)
+	if p, ok := l.(*imapkit.ProxyAuthLogin); err != nil || !ok || p.User != "alice@example.org" || p.AuthUser != "admin" {
+		t.Errorf("proxyauth: %+v, %v", l, err)
+	}
+	noAdmin := req(connector.ModeAdminMaster, "")
+	noAdmin.Credential.AuthUser = ""
+	if _, err := Generic.login(noAdmin, cfg); !errors.Is(err, connector.ErrInvalid) || !strings.Contains(err.Error(), "AuthUser") {
+		t.Errorf("administrator mode without AuthUser: %v", err)
+	}
+	noSecret := req(connector.ModeAdminAuthzid, "")
+	noSecret.Credential.Secret = ""
+	if _, err := Generic.login(noSecret, cfg); !errors.Is(err, connector.ErrInvalid) || !strings.Contains(err.Error(), `the administrator "admin"`) {
+		t.Errorf("administrator mode without a password: %v", err)
 	}
 }
 
