@@ -29,9 +29,10 @@
 # SASL PLAIN (auth_master_user_separator = *, a passdb with master = yes and
 # pass = yes, as Dovecot's documentation on master users says).
 #
-# Other servers (the Cyrus instances) plug in without editing this file:
-# every executable scripts/test-servers.d/*.sh is run with the same
-# argument (start, stop, status, env) after the Dovecot instances.
+# Other servers plug in as scripts of their own, listed in EXTRA_SERVERS
+# below and run after the Dovecot instances with the same argument (start,
+# stop, status); scripts/cyrus.sh runs the Cyrus instances. A failure of
+# one of them fails this script, after everything else was started.
 #
 # Root of all state: TERN_TEST_SERVERS_DIR (default /tmp/tern-test-servers).
 # The TLS certificates are signed by a CA made here: $DIR/ca.pem.
@@ -198,13 +199,18 @@ instances() {
 	echo "master 12143 12993 . maildir master INBOX."
 }
 
-# extra_servers ARG runs the other servers' scripts (test-servers.d).
+# The scripts of the other servers (in scripts/), each taking start, stop
+# and status. Add yours here.
+EXTRA_SERVERS=(cyrus.sh)
+
+# extra_servers ARG runs them; a missing script is skipped.
 extra_servers() {
-	local s
-	for s in "$HERE"/test-servers.d/*.sh; do
-		[ -x "$s" ] || continue
-		"$s" "$1"
+	local s rc=0
+	for s in "${EXTRA_SERVERS[@]}"; do
+		[ -x "$HERE/$s" ] || continue
+		"$HERE/$s" "$1" || rc=$?
 	done
+	return $rc
 }
 
 cmd=${1:-start}
@@ -239,7 +245,6 @@ env)
 	echo "TERN_TEST_PASSWORD=$PASSWORD"
 	echo "TERN_TEST_MASTER_PASSWORD=$MASTER_PASSWORD"
 	echo "TERN_TEST_CA=$DIR/ca.pem"
-	extra_servers env
 	;;
 *)
 	echo "usage: $0 start|stop|status|env" >&2
