@@ -5,22 +5,29 @@
 #   isync              mbsync, the reference in `make bench`
 #   protobuf-compiler  protoc, for `make gen` and its up-to-date check
 #   openssl            test certificates
+# and Cyrus IMAP for the tests: scripts/cyrus.sh install downloads Debian's
+# cyrus-common, cyrus-imapd and sasl2-bin, unpacks them into a private root
+# (they conflict with dovecot-imapd as packages) and installs only their
+# shared libraries (libical3, libpcre3, libxapian30, libsasl2-modules-db…).
 set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+SUDO=
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
 pkgs=(dovecot-imapd isync protobuf-compiler openssl ca-certificates make git)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ ${#missing[@]} -eq 0 ]; then
-	exit 0
+if [ ${#missing[@]} -gt 0 ]; then
+	export DEBIAN_FRONTEND=noninteractive
+	$SUDO apt-get update -qq
+	$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	# The packages may start the system's Dovecot; the tests never use it.
+	if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet dovecot 2>/dev/null; then
+		$SUDO systemctl stop dovecot || true
+		$SUDO systemctl disable dovecot >/dev/null 2>&1 || true
+	fi
 fi
-SUDO=
-[ "$(id -u)" -eq 0 ] || SUDO=sudo
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# The packages may start the system's Dovecot; the tests never use it.
-if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet dovecot 2>/dev/null; then
-	$SUDO systemctl stop dovecot || true
-	$SUDO systemctl disable dovecot >/dev/null 2>&1 || true
-fi
+
+# Cyrus IMAP (says so and returns at once when already installed).
+$SUDO "$HERE/cyrus.sh" install
