@@ -33,21 +33,44 @@ func AddUser(t testing.TB, inst Instance, user, password string) {
 	}
 }
 
+// AddUsers creates users, all with password, on inst as AddUser does,
+// waiting once for all of them: a test that needs many users (a
+// conformance suite) adds them together.
+func AddUsers(t testing.TB, inst Instance, password string, users ...string) {
+	t.Helper()
+	Ensure(t)
+	if err := AddUsersErr(inst, password, users...); err != nil {
+		t.Fatalf("testserver: %v", err)
+	}
+}
+
 // AddUserErr is AddUser returning an error.
 func AddUserErr(inst Instance, user, password string) error {
+	return AddUsersErr(inst, password, user)
+}
+
+// AddUsersErr is AddUsers returning an error.
+func AddUsersErr(inst Instance, password string, users ...string) error {
+	if len(users) == 0 {
+		return nil
+	}
+	user := users[0]
 	if inst.MasterUser == "" {
 		return fmt.Errorf("add user %q: instance %s lets every user in with the shared password; only instances with their own users (%s) have a user list", user, inst.Name, DovecotMaster.Name)
 	}
-	if user == "" || strings.ContainsAny(user, ":\r\n\x00"+MasterSeparator) || strings.ContainsAny(password, ":\r\n\x00") || password == "" {
-		return fmt.Errorf("add user %q: a user name or password that passwd-file cannot hold", user)
+	var line strings.Builder
+	for _, u := range users {
+		if u == "" || strings.ContainsAny(u, ":\r\n\x00"+MasterSeparator) || strings.ContainsAny(password, ":\r\n\x00") || password == "" {
+			return fmt.Errorf("add user %q: a user name or password that passwd-file cannot hold", u)
+		}
+		fmt.Fprintf(&line, "%s:{PLAIN}%s::::::\n", u, password)
 	}
-	line := fmt.Sprintf("%s:{PLAIN}%s::::::\n", user, password)
 	usersMu.Lock()
 	f, err := os.OpenFile(UsersFile(inst), os.O_WRONLY|os.O_APPEND, 0)
 	if err == nil {
-		// One write of a short line with O_APPEND: atomic with respect to
-		// the other test processes appending to the same file.
-		_, err = f.WriteString(line)
+		// One write with O_APPEND: not interleaved with the other test
+		// processes appending to the same file.
+		_, err = f.WriteString(line.String())
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
@@ -56,6 +79,9 @@ func AddUserErr(inst Instance, user, password string) error {
 	if err != nil {
 		return fmt.Errorf("add user %q on %s: %w", user, inst.Name, err)
 	}
+	// One write, so one re-read of the file brings them all; the last one
+	// is checked.
+	user = users[len(users)-1]
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		err := tryLogin(inst, user, password)

@@ -287,7 +287,11 @@ func (t *tester) adminNotes(user string) {
 	})
 	switch {
 	case t.own.OK && !anyOK && len(t.admin) > 0:
-		t.note("The administrator %s logs in, but the server does not let it act for %s: the administrator may not act for users (on Cyrus it must be listed in proxyservers in imapd.conf, not only in admins). Without that, use self-service (each user's own password).", admin, user)
+		cyrus := ""
+		if p := t.rep.Server.Product; p == "" || strings.HasPrefix(p, "Cyrus") {
+			cyrus = " (on Cyrus it must be listed in proxyservers in imapd.conf, not only in admins)"
+		}
+		t.note("The administrator %s logs in, but the server does not let it act for %s by any method tried: the administrator may not act for users%s. Without that, use self-service (each user's own password).", admin, user, cyrus)
 	case !t.own.OK && anyOK:
 		t.note("The administrator %s cannot log in as itself (normal for a Dovecot master user, which has no mailbox of its own); that does not matter.", admin)
 	case !t.own.OK && !anyOK && authorization:
@@ -388,7 +392,7 @@ var products = []struct {
 
 // versionRE finds a version number right after a product's name in a
 // greeting ("Cyrus IMAP v3.6.1-Debian", "Courier-IMAP ready" has none).
-var versionRE = regexp.MustCompile(`^[\w\s()-]{0,12}?\bv?(\d+\.\d+(?:\.\d+)*)`)
+var versionRE = regexp.MustCompile(`^[\w\s()-]{0,32}?\bv?(\d+\.\d+(?:\.\d+)*)`)
 
 // product guesses the server software from its ID (RFC 2971) and its
 // greeting (without the response code, which lists capabilities); ""

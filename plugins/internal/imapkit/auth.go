@@ -193,7 +193,7 @@ func (l *PasswordLogin) Authenticate(ctx context.Context, c Authenticator) error
 		case codeIs(r, imap.ResponseCodeAuthorizationFailed):
 			return fmt.Sprintf("the password was accepted, but %s may not log in", q(l.Username)), connector.KindAuth
 		}
-		return fmt.Sprintf("wrong password, or no user %s (the server does not say which)", q(l.Username)), connector.KindAuth
+		return fmt.Sprintf("wrong password, or no user %s; the server does not say which", q(l.Username)), connector.KindAuth
 	})
 }
 
@@ -322,7 +322,7 @@ func (l *ProxyAuthLogin) Authenticate(ctx context.Context, c Authenticator) erro
 			if saysNoSuchUser(r) {
 				return fmt.Sprintf("the server says there is no user %s", q(l.AuthUser)), connector.KindAuth
 			}
-			return fmt.Sprintf("wrong administrator password, or no user %s (the server does not say which)", q(l.AuthUser)), connector.KindAuth
+			return fmt.Sprintf("wrong administrator password, or no user %s; the server does not say which", q(l.AuthUser)), connector.KindAuth
 		})
 	}
 	what = fmt.Sprintf("PROXYAUTH %s after the administrator %s logged in (mode %q)", q(l.User), q(l.AuthUser), connector.ModeAdminProxyAuth)
@@ -334,7 +334,7 @@ func (l *ProxyAuthLogin) Authenticate(ctx context.Context, c Authenticator) erro
 		case saysNoSuchUser(r):
 			return fmt.Sprintf("the server says there is no user %s", q(l.User)), connector.KindAuth
 		}
-		return fmt.Sprintf("the administrator's login worked, but %s may not act for %s, or there is no user %s (the server does not say which)", q(l.AuthUser), q(l.User), q(l.User)), connector.KindAuth
+		return fmt.Sprintf("the administrator's login worked, but %s may not act for %s, or there is no user %s; the server does not say which", q(l.AuthUser), q(l.User), q(l.User)), connector.KindAuth
 	})
 }
 
