@@ -22,6 +22,16 @@
 // that way there. AddUser waits until Dovecot, which re-reads its
 // passwd-file at most once a second, lets the new user in.
 //
+// Cyrus (separator "/", unixhierarchysep) and CyrusDot (separator ".")
+// are real Cyrus IMAP 3.6 servers from Debian's packages
+// (scripts/cyrus.sh), with the traditional namespace (folders under
+// "INBOX/" or "INBOX.") and real users: AddCyrusUser gives a user a
+// password in the instance's sasldb and a mailbox. The referee logs in
+// there as CyrusAdmin acting for the user (SASL PLAIN authzid);
+// CyrusNoProxyAdmin may not act for users, CyrusPlainAdmin shows that
+// every Cyrus admin may. Cyrus refuses some messages and rewrites
+// others: CyrusStores predicts what it stores (see cyrus.go).
+//
 // Tests that need a server fail, never skip, when it cannot be started: a
 // suite that silently skips its real-server tests proves nothing.
 //

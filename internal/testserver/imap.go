@@ -12,6 +12,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-sasl"
 )
 
 // TLSConfig returns a TLS configuration that trusts the test CA.
@@ -30,7 +31,9 @@ func TLSConfig() (*tls.Config, error) {
 // Login connects to the instance's plain port, upgrades with STARTTLS
 // (verified against the test CA) and logs in as user with Password, or,
 // on an instance with a master user, with the login string
-// "user*master" and MasterPassword. The caller closes the client.
+// "user*master" and MasterPassword, or, on an instance with a proxy
+// administrator (Cyrus), with SASL PLAIN as that administrator for user.
+// The caller closes the client.
 func Login(inst Instance, user string) (*imapclient.Client, error) {
 	tc, err := TLSConfig()
 	if err != nil {
@@ -46,7 +49,12 @@ func Login(inst Instance, user string) (*imapclient.Client, error) {
 	if inst.MasterUser != "" {
 		login, password = user+MasterSeparator+inst.MasterUser, MasterPassword()
 	}
-	if err := c.Login(login, password).Wait(); err != nil {
+	if inst.ProxyAdmin != "" {
+		err = c.Authenticate(sasl.NewPlainClient(user, inst.ProxyAdmin, inst.ProxyAdminPassword))
+	} else {
+		err = c.Login(login, password).Wait()
+	}
+	if err != nil {
 		c.Close()
 		return nil, fmt.Errorf("login %s on %s: %w", user, inst.Name, err)
 	}
@@ -136,14 +144,43 @@ func CreateFolder(c *imapclient.Client, inst Instance, folder string) error {
 		if name == "INBOX" {
 			continue
 		}
-		err = c.Create(name, nil).Wait()
+		err = c.Create(name, createOptions(inst, levels[:n])).Wait()
 		var ie *imap.Error
-		if errors.As(err, &ie) && ie.Code == imap.ResponseCodeAlreadyExists {
+		if errors.As(err, &ie) && (ie.Code == imap.ResponseCodeAlreadyExists || exists(c, name)) {
+			// Cyrus says "NO Mailbox already exists" without the code.
 			err = nil
 		}
 		if err != nil {
 			return fmt.Errorf("create %q: %w", name, err)
 		}
+	}
+	return nil
+}
+
+// exists reports whether LIST finds the mailbox name on c.
+func exists(c *imapclient.Client, name string) bool {
+	l, err := c.List("", name, nil).Collect()
+	return err == nil && len(l) == 1 && l[0].Mailbox == name
+}
+
+// specialUse maps the top-level folder names that get a special-use
+// attribute (RFC 6154) to it: the names the Dovecot instances configure.
+var specialUse = map[string]imap.MailboxAttr{
+	"Sent":    imap.MailboxAttrSent,
+	"Drafts":  imap.MailboxAttrDrafts,
+	"Trash":   imap.MailboxAttrTrash,
+	"Junk":    imap.MailboxAttrJunk,
+	"Archive": imap.MailboxAttrArchive,
+}
+
+// createOptions asks for the special-use attribute of a top-level folder
+// named in specialUse on an instance that does not assign it by name.
+func createOptions(inst Instance, levels []string) *imap.CreateOptions {
+	if !inst.SpecialUseOnCreate || len(levels) != 1 {
+		return nil
+	}
+	if a, ok := specialUse[levels[0]]; ok {
+		return &imap.CreateOptions{SpecialUse: []imap.MailboxAttr{a}}
 	}
 	return nil
 }

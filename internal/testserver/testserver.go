@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,6 +36,17 @@ type Instance struct {
 	// MasterPassword. The referee (Login, Dial, Seed, Snapshot) logs in
 	// that way, as only users added with AddUser exist there.
 	MasterUser string
+	// ProxyAdmin, if set, is an administrator that may act for every user
+	// (a Cyrus admin): the referee (Login, Dial, Seed, Snapshot) logs in
+	// as a user with SASL PLAIN, ProxyAdmin as authcid with
+	// ProxyAdminPassword and the user as authzid.
+	ProxyAdmin, ProxyAdminPassword string
+	// SpecialUseOnCreate: the instance gives no folder a special-use
+	// attribute by its name, so CreateFolder asks for \Sent, \Drafts,
+	// \Trash, \Junk and \Archive on the top-level folders of those names
+	// with CREATE-SPECIAL-USE (RFC 6154), which the Dovecot instances
+	// configure by name instead.
+	SpecialUseOnCreate bool
 }
 
 // Addr returns host:port of the plaintext/STARTTLS listener.
@@ -117,7 +129,7 @@ func up(i Instance) bool {
 func Start() error {
 	startOnce.Do(func() {
 		all := true
-		for _, i := range Dovecots {
+		for _, i := range append(slices.Clone(Dovecots), Cyruses...) {
 			all = all && up(i)
 		}
 		if all {
