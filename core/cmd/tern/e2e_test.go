@@ -39,7 +39,13 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	root := testserver.RepoRoot()
-	for pkg, out := range map[string]string{"./core/cmd/tern": "tern", "./plugins/imap": "tern-connector-imap"} {
+	builds := map[string]string{"./core/cmd/tern": "tern"}
+	mains, _ := filepath.Glob(filepath.Join(root, "plugins", "*", "main.go"))
+	for _, m := range mains {
+		id := filepath.Base(filepath.Dir(m))
+		builds["./plugins/"+id] = "tern-connector-" + id
+	}
+	for pkg, out := range builds {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, out), pkg)
 		cmd.Dir = root
 		if b, err := cmd.CombinedOutput(); err != nil {
@@ -93,6 +99,8 @@ type harness struct {
 	state   string
 	env     []string
 	reverse bool // migrate from "dst" to "src"
+	// source, if set, replaces the source instance (and its port flags).
+	source *testserver.Instance
 }
 
 func newHarness(t *testing.T) *harness {
@@ -107,11 +115,23 @@ func (h *harness) args(extra ...string) []string {
 	if h.reverse {
 		src, dst = dst, src
 	}
+	if h.source != nil {
+		src = *h.source
+	}
 	a := []string{"migrate", "--state", h.state, "--plugins", binDir, "--json", "--progress", "100ms",
 		"--source", "imap", "--source-host", src.Host, "--source-port", strconv.Itoa(src.Port), "--source-tls", "starttls", "--source-ca-file", testserver.CAFile(),
 		"--target", "imap", "--target-host", dst.Host, "--target-port", strconv.Itoa(dst.TLSPort), "--target-tls", "implicit", "--target-ca-file", testserver.CAFile(),
 	}
 	return append(a, extra...)
+}
+
+// commandArgs runs tern with exactly these arguments (plus the state and
+// plugins directories), in the harness's environment.
+func (h *harness) commandArgs(args ...string) *exec.Cmd {
+	args = append(args, "--state", h.state, "--plugins", binDir)
+	cmd := exec.Command(filepath.Join(binDir, "tern"), args...)
+	cmd.Env = append(os.Environ(), h.env...)
+	return cmd
 }
 
 func (h *harness) command(extra ...string) *exec.Cmd {
