@@ -50,7 +50,8 @@ set -euo pipefail
 ROOT=${TERN_CYRUS_ROOT:-/opt/tern-test/cyrus}
 DIR=${TERN_TEST_SERVERS_DIR:-/tmp/tern-test-servers}
 BIN=$ROOT/usr/lib/cyrus/bin
-LIBDIR=$ROOT/usr/lib/x86_64-linux-gnu
+# The multiarch directory of the unpacked libraries (x86_64-linux-gnu…).
+LIBDIR=$ROOT/usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo "$(uname -m)-linux-gnu")
 SASLPASSWD=$ROOT/usr/sbin/saslpasswd2
 PACKAGES=(cyrus-common cyrus-imapd sasl2-bin)
 # Libraries of binaries the tests never run: cyr_virusscan (libclamav12)
@@ -99,18 +100,33 @@ ensure_user() {
 		--shell /usr/sbin/nologin --comment "Cyrus IMAP (Tern tests)" "$CYRUS_USER"
 }
 
-# Library packages the downloaded packages depend on (first alternative of
-# each dependency whose name starts with lib), without SKIP_LIBS.
-lib_depends() {
-	local deb
-	for deb in "$ROOT"/debs/*.deb; do
-		dpkg-deb -f "$deb" Depends
-	done | tr ',' '\n' | sed -e 's/|.*//' -e 's/(.*)//' -e 's/:any//' -e 's/[[:space:]]//g' |
-		grep '^lib' | sort -u | while read -r p; do
-		case "$SKIP_LIBS" in *" $p "*) ;; *) echo "$p" ;; esac
-	done
-	# The sasldb auxprop plugin (auxprop: sasldb).
-	echo libsasl2-modules-db
+# Library packages the downloaded packages need that are missing or too
+# old: the first alternative of each dependency whose name starts with lib
+# (with its version constraint), without SKIP_LIBS, plus the sasldb auxprop
+# plugin (sasl_auxprop_plugin: sasldb). Installed libraries that satisfy
+# the constraint are left alone, never upgraded.
+missing_libs() {
+	local deb line name op ver status
+	{
+		for deb in "$ROOT"/debs/*.deb; do
+			dpkg-deb -f "$deb" Depends | tr ',' '\n' | sed -e 's/|.*//'
+		done
+		echo libsasl2-modules-db
+	} | sed -e 's/:any//' -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' | grep '^lib' | sort -u |
+		while read -r line; do
+			name=${line%% *}
+			case "$SKIP_LIBS" in *" $name "*) continue ;; esac
+			op= ver=
+			if [[ $line =~ \(([<>=]+)[[:space:]]*([^\)]+)\) ]]; then
+				op=${BASH_REMATCH[1]} ver=${BASH_REMATCH[2]}
+			fi
+			status=$(dpkg-query -W -f='${Status} ${Version}' "$name" 2>/dev/null || true)
+			if [[ $status != "install ok installed "* ]]; then
+				echo "$name"
+			elif [ -n "$op" ] && ! dpkg --compare-versions "${status##* }" "$op" "$ver"; then
+				echo "$name"
+			fi
+		done | sort -u
 }
 
 install() {
@@ -139,12 +155,15 @@ install() {
 	for deb in "$ROOT"/debs/*.deb; do
 		dpkg -x "$deb" "$ROOT"
 	done
-	mapfile -t libs < <(lib_depends)
-	log "installing libraries: ${libs[*]}"
-	if ! apt-get install -y -qq --no-install-recommends "${libs[@]}" >"$ROOT/apt.log" 2>&1; then
-		apt-get update -qq
-		apt-get install -y -qq --no-install-recommends "${libs[@]}" >"$ROOT/apt.log" 2>&1 ||
-			{ cat "$ROOT/apt.log" >&2; die "apt-get install failed"; }
+	local libs
+	mapfile -t libs < <(missing_libs)
+	if [ ${#libs[@]} -gt 0 ]; then
+		log "installing libraries: ${libs[*]}"
+		if ! apt-get install -y -qq --no-install-recommends "${libs[@]}" >"$ROOT/apt.log" 2>&1; then
+			apt-get update -qq
+			apt-get install -y -qq --no-install-recommends "${libs[@]}" >"$ROOT/apt.log" 2>&1 ||
+				{ cat "$ROOT/apt.log" >&2; die "apt-get install failed"; }
+		fi
 	fi
 	if ! libs_ok; then
 		for deb in $(binaries); do LD_LIBRARY_PATH=$LIBDIR ldd "$deb" | grep 'not found' | sed "s|^|$deb: |" >&2 || true; done
