@@ -11,6 +11,8 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-sasl"
+
+	"github.com/ternmail/tern/internal/corpus"
 )
 
 // The administrators of the Cyrus instances (scripts/cyrus.sh), the same
@@ -230,4 +232,23 @@ func cyrusHeaderOK(msg []byte) bool {
 		sawNL = line[len(line)-1] == '\n'
 	}
 	return sawNL
+}
+
+// CyrusAccepts splits mb into what Cyrus takes and what it refuses (per
+// CyrusStores): kept has every folder, with the messages Cyrus stores, so
+// SeedMailbox can seed it into a Cyrus user. Messages Cyrus rewrites are
+// kept as they are; CyrusStores tells what Cyrus will serve for them.
+func CyrusAccepts(mb corpus.Mailbox) (kept corpus.Mailbox, refused []corpus.Message) {
+	for _, f := range mb {
+		k := corpus.Folder{Name: f.Name, SpecialUse: f.SpecialUse, Messages: []corpus.Message{}}
+		for _, m := range f.Messages {
+			if _, why := CyrusStores(m.Bytes()); why != "" {
+				refused = append(refused, m)
+				continue
+			}
+			k.Messages = append(k.Messages, m)
+		}
+		kept = append(kept, k)
+	}
+	return kept, refused
 }

@@ -386,3 +386,37 @@ func TestCyrusNames(t *testing.T) {
 		t.Errorf("Releases/v1.2 on cyrus: %v (folders %q)", f, names(snap))
 	}
 }
+
+// TestCyrusSeedMailbox: SeedMailbox (several connections per user, through
+// the referee's admin login) and Snapshot work on a Cyrus user, and
+// CyrusAccepts leaves out exactly the hard corpus's refused messages.
+func TestCyrusSeedMailbox(t *testing.T) {
+	t.Parallel()
+	kept, refused := testserver.CyrusAccepts(corpus.Hard())
+	var cases []string
+	for _, m := range refused {
+		cases = append(cases, m.Case)
+	}
+	if want := []string{"headers-only-no-eol", "bare-lf", "mixed-line-ends"}; !slices.Equal(cases, want) {
+		t.Errorf("refused %q, want %q", cases, want)
+	}
+	if kept.Count() != corpus.Hard().Count()-3 || len(kept) != len(corpus.Hard()) {
+		t.Errorf("kept %d messages in %d folders", kept.Count(), len(kept))
+	}
+	mbs := corpus.Bench(1, 40, 7)
+	user := testserver.User(t, "cyrus-seed")
+	testserver.AddCyrusUser(t, testserver.CyrusDot, user, "pw")
+	st, err := testserver.SeedParallel(testserver.CyrusDot, []string{user}, mbs, 3, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := testserver.Snapshot(t, testserver.CyrusDot, user)
+	if st.Messages != 40 || snap.Count() != mbs[0].Count() || snap.Bytes() != mbs[0].Bytes() {
+		t.Errorf("seeded %+v; served %d messages, %d bytes; corpus %d, %d", st, snap.Count(), snap.Bytes(), mbs[0].Count(), mbs[0].Bytes())
+	}
+	for _, f := range mbs[0] {
+		if sf := snap.Folder(f.Name); sf == nil || len(sf.Messages) != len(f.Messages) {
+			t.Errorf("folder %q: %v (have %q)", f.Name, sf, names(snap))
+		}
+	}
+}
