@@ -40,6 +40,9 @@ func (c *Connector) TestConnection(ctx context.Context, req *connector.TestReque
 	if !t.untrusted {
 		t.attempts(ctx)
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	t.recommend()
 	t.notes()
 	return t.rep, nil
@@ -70,6 +73,7 @@ type tester struct {
 	magic, user  *connector.LoginAttempt
 	recommended  *connector.LoginAttempt
 	skipped      []string // notes on modes not tried
+	stop         string   // why no more logins were tried, if so
 }
 
 // probe connects without logging in. A certificate that does not verify is
@@ -129,11 +133,16 @@ func (t *tester) attempts(ctx context.Context) {
 		return
 	}
 	mech := t.cfg.mechanism
-	if a := t.req.Admin; a != nil && a.AuthUser != "" {
-		own := &imapkit.PasswordLogin{Username: a.AuthUser, Password: a.Secret, Mechanism: mech}
+	admin := t.req.Admin
+	if admin != nil && admin.Secret == "" {
+		t.skipped = append(t.skipped, "No administrator password was given: the administrator modes were not tried.")
+		admin = nil
+	}
+	if admin != nil && admin.AuthUser != "" {
+		own := &imapkit.PasswordLogin{Username: admin.AuthUser, Password: admin.Secret, Mechanism: mech}
 		t.own = t.try(ctx, connector.ModePassword, own, " (the administrator's own login)", true)
 		for _, mode := range []string{connector.ModeAdminAuthzid, connector.ModeAdminMaster, connector.ModeAdminProxyAuth} {
-			if !t.c.p.offers(mode) {
+			if !t.c.p.offers(mode) || t.stop != "" {
 				continue
 			}
 			var l imapkit.Login
@@ -143,23 +152,28 @@ func (t *tester) attempts(ctx context.Context) {
 					t.skipped = append(t.skipped, fmt.Sprintf("The server offers no SASL PLAIN (its mechanisms: %s): logging in for a user with an authorization identity (%s) is impossible there.", orNone(t.rep.Server.AuthMechanisms), mode))
 					continue
 				}
-				l = &imapkit.AuthzidLogin{User: user, AuthUser: a.AuthUser, Password: a.Secret}
+				l = &imapkit.AuthzidLogin{User: user, AuthUser: admin.AuthUser, Password: admin.Secret}
 			case connector.ModeAdminMaster:
-				l = &imapkit.MasterLogin{User: user, AuthUser: a.AuthUser, Separator: t.cfg.masterSep, Password: a.Secret, Mechanism: mech}
+				l = &imapkit.MasterLogin{User: user, AuthUser: admin.AuthUser, Separator: t.cfg.masterSep, Password: admin.Secret, Mechanism: mech}
 			case connector.ModeAdminProxyAuth:
 				if !t.own.OK {
 					t.skipped = append(t.skipped, fmt.Sprintf("PROXYAUTH (%s) was not tried: it starts with the administrator's own login, which failed.", mode))
 					continue
 				}
-				l = &imapkit.ProxyAuthLogin{User: user, AuthUser: a.AuthUser, Password: a.Secret, Mechanism: mech}
+				l = &imapkit.ProxyAuthLogin{User: user, AuthUser: admin.AuthUser, Password: admin.Secret, Mechanism: mech}
 			}
 			t.admin = append(t.admin, t.try(ctx, mode, l, "", false))
 		}
 	}
-	if a := t.req.Admin; a != nil && a.AuthUser == "" && t.c.p.offers(connector.ModePassword) {
-		t.magic = t.try(ctx, connector.ModePassword, &imapkit.PasswordLogin{Username: user, Password: a.Secret, Mechanism: mech}, " with the magic password", false)
+	passwords := t.c.p.offers(connector.ModePassword)
+	if admin != nil && admin.AuthUser == "" {
+		if !passwords {
+			t.skipped = append(t.skipped, fmt.Sprintf("A magic password (an administrator password without an administrator user) is not a way of the %s connector.", t.c.p.ID))
+		} else if t.stop == "" {
+			t.magic = t.try(ctx, connector.ModePassword, &imapkit.PasswordLogin{Username: user, Password: admin.Secret, Mechanism: mech}, " with the magic password", false)
+		}
 	}
-	if t.req.UserSecret != "" && t.c.p.offers(connector.ModePassword) {
+	if t.req.UserSecret != "" && passwords && t.stop == "" {
 		t.user = t.try(ctx, connector.ModePassword, &imapkit.PasswordLogin{Username: user, Password: t.req.UserSecret, Mechanism: mech}, " with the user's own password", false)
 	}
 }
@@ -194,6 +208,11 @@ func (t *tester) try(ctx context.Context, mode string, l imapkit.Login, label st
 	if err != nil {
 		a.Error, a.Kind = err.Error(), connector.KindOf(err)
 		t.log.Debug("connection test: login failed", "mode", mode, "login", a.Login, "err", err)
+		if a.Kind == connector.KindUnavailable || a.Kind == connector.KindThrottled {
+			// The server is gone or asks to slow down: more logins now
+			// would only hammer it.
+			t.stop = fmt.Sprintf("The test stopped after %s: %s", a.Login, err)
+		}
 		return a
 	}
 	a.OK = true
@@ -246,7 +265,10 @@ func (t *tester) notes() {
 		t.note("Neither an administrator credential nor the user's password was given: no login was tried.")
 	}
 	t.rep.Notes = append(t.rep.Notes, t.skipped...)
-	if t.own != nil {
+	if t.stop != "" {
+		t.note("%s.", strings.TrimSuffix(t.stop, "."))
+	}
+	if t.own != nil && t.stop == "" {
 		t.adminNotes(user)
 	}
 	if t.magic != nil && !t.magic.OK {

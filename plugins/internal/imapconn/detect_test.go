@@ -270,6 +270,16 @@ func TestConnectionScripted(t *testing.T) {
 				t.Errorf("product %q, recommended %q", rep.Server.Product, rep.Recommended)
 			}
 		},
+	}, {
+		name: "server hangs up: no more attempts",
+		f: &fakeIMAP{greeting: "IMAP ready", before: []string{"IMAP4rev1", "AUTH=PLAIN"}, after: []string{"IMAP4rev1"},
+			users: users, admin: "admin", adminPW: "admin-pw", bye: true},
+		logins: 1,
+		check: func(t *testing.T, rep *connector.TestReport) {
+			if len(rep.Attempts) != 1 || rep.Attempts[0].Kind != connector.KindUnavailable || !hasNote(rep, "The test stopped after") || !hasNote(rep, "Too many connections") || hasNote(rep, "password is wrong") {
+				t.Error("the test went on after the server hung up")
+			}
+		},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.f.t = t

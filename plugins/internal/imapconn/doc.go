@@ -82,7 +82,8 @@
 //
 // EnsureFolder asks STATUS, and CREATEs (with CREATE-SPECIAL-USE where
 // offered) and SUBSCRIBEs what is missing; parents are the server's
-// business (RFC 9051 §6.3.4). The watermark is "<uidvalidity>:<uidnext>".
+// business (RFC 9051 §6.3.4). A folder that another session created in
+// between ([ALREADYEXISTS]) is asked for again, not an error. The watermark is "<uidvalidity>:<uidnext>".
 // Lookup runs UID SEARCH UID <uidnext>:* LARGER size-1 SMALLER size+1
 // [HEADER Message-ID <id>] and compares the fingerprints of the
 // candidates. SetFlags is UID STORE FLAGS.SILENT, filtered like Append.
@@ -122,9 +123,11 @@
 //
 // # Capabilities
 //
-// Describe announces delta checkpoints, lookup, flag sync and keywords.
-// MaxMessageSize stays 0: the APPENDLIMIT is a property of the server
-// instance, unknown to Describe, so Append enforces it instead.
+// Describe announces delta checkpoints, lookup, flag sync, keywords,
+// connection tests and the profile's credential modes (user listing only
+// with a profile hook). MaxMessageSize stays 0: the APPENDLIMIT is a
+// property of the server instance, unknown to Describe, so Append
+// enforces it instead.
 //
 // # Folder names
 //
@@ -138,8 +141,9 @@
 // # Errors
 //
 // Settings errors are connector.ErrInvalid and name the setting. A
-// refused login is ErrAuth with the login name, the mechanism and the
-// server's words, never the password. [NONEXISTENT] and [TRYCREATE] are
+// refused login is ErrAuth with the mode, the login string, the mechanism
+// and the server's words and what they mean, never the password (see
+// Credentials); the login is tried once per open, never in a loop. [NONEXISTENT] and [TRYCREATE] are
 // ErrNotFound (for servers without these codes, a LIST decides); [TOOBIG]
 // ErrTooLarge; any other NO on one item ErrPermanent; a lost connection
 // or a timeout ErrUnavailable; Microsoft 365's "Suggested Backoff Time"
@@ -154,9 +158,71 @@
 //
 // # Credentials
 //
-// Mode "password" (or "") logs in as Credential.Username, or as
-// OpenRequest.User when that is empty, with Credential.Secret, by
-// AUTHENTICATE PLAIN or LOGIN (auth_mechanism). Administrator modes (SASL
-// PLAIN with an authorization identity, master-user strings, PROXYAUTH)
-// are planned as further imapkit.Login types selected by Credential.Mode.
+// The mailbox is Credential.Username, or OpenRequest.User when that is
+// empty. Credential.Mode chooses an imapkit.Login; a mode the profile
+// does not offer is ErrInvalid, as are a missing password and an
+// administrator mode without Credential.AuthUser:
+//
+//   - "password" (or ""): log in as the mailbox with Secret, by
+//     AUTHENTICATE PLAIN or LOGIN (auth_mechanism). This is a user's own
+//     password, and equally the "magic password": core puts the
+//     administrator's password in Secret when the administrator user was
+//     left blank, and the connector cannot tell them apart (nor needs to).
+//   - "admin_authzid": AUTHENTICATE PLAIN with the mailbox as
+//     authorization identity and AuthUser as authentication identity
+//     (Dovecot master users, Cyrus proxyservers, Zimbra). A server without
+//     AUTH=PLAIN is ErrInvalid without a login.
+//   - "admin_master": the login string mailbox + master_user_separator +
+//     AuthUser ("alice*admin") with Secret, by PLAIN or LOGIN as
+//     auth_mechanism says.
+//   - "admin_proxyauth": AuthUser logs in with Secret, then "PROXYAUTH
+//     mailbox" (Sun/iPlanet); imapkit does this before go-imap sees the
+//     connection.
+//
+// Every connection of a session logs in the same way, the go-imap ones
+// and the MULTIAPPEND ones of copies alike. Dovecot tells a wrong
+// administrator password (AUTHENTICATIONFAILED) from a user that does not
+// exist behind a correct one (AUTHORIZATIONFAILED), and the errors say
+// so; where a server does not tell, the error says that it does not.
+//
+// # Connection tests
+//
+// TestConnection (connector.ConnectionTester) first connects without
+// logging in and reports the server: address, greeting (the real one,
+// also under STARTTLS), TLS version, certificate names and issuer and
+// whether it was verified, capabilities, SASL mechanisms, and a product
+// guessed from ID (RFC 2971) and the greeting (Dovecot, Cyrus, Courier,
+// Exchange, Zimbra, Sun/Oracle Messaging Server and others). A certificate
+// that does not verify stops the test there: a second, unverified look
+// fills in the server information, no password is sent, and the report
+// says why (rather than an error, so the console can show it).
+//
+// Then, for TestRequest.SampleUser, each login the credentials allow is
+// tried once, on a connection of its own, and counts as working only if
+// INBOX then opens with EXAMINE. With an administrator (Admin.AuthUser):
+// the administrator's own login (which tells a wrong administrator
+// password from an administrator that may not act for users; it counts
+// without a mailbox of its own, and is never recommended), SASL PLAIN
+// authzid (skipped, with a note, where the server has no AUTH=PLAIN), the
+// master-user string with the configured separator, and PROXYAUTH (only
+// if the administrator's own login worked) — as far as the profile
+// offers them. Without an administrator user: the magic password. With
+// UserSecret: the user's own password. Nothing is retried, and a server
+// that hangs up or throttles ends the test: a handful of logins at most,
+// never a loop. ServerInfo.Capabilities are those after the first login
+// that worked (those before it are in a note when they differ); the
+// personal namespace is read once a mailbox opened.
+//
+// Recommended is the first mode in the profile's order that worked with
+// the credential meant for migrations: an administrator mode when an
+// administrator was given (core's "auto" method only takes those), else
+// the magic password, and the user's own password only when neither
+// worked. Notes read the outcomes: an administrator that logs in but may
+// act for nobody (Cyrus without proxyservers: use self-service), a master
+// user that cannot log in as itself (harmless), a wrong administrator
+// password, a sample user that does not exist, a refused magic password,
+// no SASL PLAIN, plaintext, the "INBOX." namespace; then the profile's
+// own advice. LoginAttempt.Login says what was sent (the login string,
+// authzid and authcid) and never a secret; errors are those of a session
+// open.
 package imapconn

@@ -35,6 +35,8 @@ type fakeIMAP struct {
 	refuseProxy        atomic.Bool
 	// noAdminMailbox: the administrator has no INBOX of its own.
 	noAdminMailbox bool
+	// bye: the server hangs up on every login ("too many connections").
+	bye bool
 
 	mu     sync.Mutex
 	logins int      // LOGIN and AUTHENTICATE commands
@@ -208,6 +210,13 @@ func (fc *fakeConn) login(authzid, authcid, password string) string {
 func (fc *fakeConn) handle(tag, cmd string, args []string) bool {
 	f := fc.f
 	f.note(cmd + " " + strings.Join(publicArgs(cmd, args), " "))
+	if f.bye && (cmd == "LOGIN" || cmd == "AUTHENTICATE") {
+		f.mu.Lock()
+		f.logins++
+		f.mu.Unlock()
+		fc.send("* BYE Too many connections from your IP")
+		return false
+	}
 	switch cmd {
 	case "CAPABILITY":
 		caps := f.before

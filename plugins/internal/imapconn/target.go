@@ -84,14 +84,19 @@ func (t *target) EnsureFolder(ctx context.Context, name, specialUse string) (*co
 			}
 			cerr := c.Do(ctx, "create folder "+strconv.Quote(name), func() error { return c.Client.Create(name, co).Wait() })
 			if r := imapkit.Response(cerr); r != nil && r.Code == imap.ResponseCodeAlreadyExists {
-				return err // it exists, but STATUS failed on it
+				// Another session created it since the STATUS (or STATUS
+				// fails on a folder that exists): ask once more.
+				if st, err = t.status(ctx, c, name, opts); err != nil {
+					return err
+				}
 			} else if cerr != nil {
 				return cerr
-			}
-			created = true
-			c.Do(ctx, "subscribe "+strconv.Quote(name), func() error { return c.Client.Subscribe(name).Wait() })
-			if st, err = t.status(ctx, c, name, opts); err != nil {
-				return err
+			} else {
+				created = true
+				c.Do(ctx, "subscribe "+strconv.Quote(name), func() error { return c.Client.Subscribe(name).Wait() })
+				if st, err = t.status(ctx, c, name, opts); err != nil {
+					return err
+				}
 			}
 		}
 		tf = &connector.TargetFolder{Name: name, Created: created, Watermark: watermark{validity: st.UIDValidity, uidNext: uint32(st.UIDNext)}.String()}
