@@ -2,8 +2,10 @@ package imapconn
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -40,6 +42,9 @@ func (c *Connector) TestConnection(ctx context.Context, req *connector.TestReque
 	if !t.untrusted {
 		t.attempts(ctx)
 	}
+	for _, a := range t.all {
+		t.rep.Attempts = append(t.rep.Attempts, *a)
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -74,6 +79,8 @@ type tester struct {
 	recommended  *connector.LoginAttempt
 	skipped      []string // notes on modes not tried
 	stop         string   // why no more logins were tried, if so
+	all          []*connector.LoginAttempt
+	anyUser      string // a user that does not exist but was let in
 }
 
 // probe connects without logging in. A certificate that does not verify is
@@ -162,7 +169,11 @@ func (t *tester) attempts(ctx context.Context) {
 				}
 				l = &imapkit.ProxyAuthLogin{User: user, AuthUser: admin.AuthUser, Password: admin.Secret, Mechanism: mech}
 			}
-			t.admin = append(t.admin, t.try(ctx, mode, l, "", false))
+			a := t.try(ctx, mode, l, "", false)
+			if a.OK && mode == connector.ModeAdminMaster {
+				t.checkMaster(ctx, a, admin)
+			}
+			t.admin = append(t.admin, a)
 		}
 	}
 	passwords := t.c.p.offers(connector.ModePassword)
@@ -183,7 +194,7 @@ func (t *tester) attempts(ctx context.Context) {
 // administrator may well have no mailbox.
 func (t *tester) try(ctx context.Context, mode string, l imapkit.Login, label string, own bool) *connector.LoginAttempt {
 	a := &connector.LoginAttempt{Mode: mode, Login: l.Command(t.caps) + label}
-	defer func() { t.rep.Attempts = append(t.rep.Attempts, *a) }()
+	t.all = append(t.all, a)
 	opts, err := t.c.dialOptions(t.cfg, l, t.log)
 	if err == nil {
 		var ac *imapkit.AppendConn
@@ -217,6 +228,38 @@ func (t *tester) try(ctx context.Context, mode string, l imapkit.Login, label st
 	}
 	a.OK = true
 	return a
+}
+
+// checkMaster makes sure a master-user string that worked did open the
+// user's mailbox: a server without master users may take "alice*admin"
+// for a user name of its own (a Dovecot whose static passdb accepts one
+// password for every name: the magic password), and the mailbox opened
+// would be another, new one. One more login, as a user that does not
+// exist, tells: a real master-user setup refuses it.
+func (t *tester) checkMaster(ctx context.Context, a *connector.LoginAttempt, admin *connector.AdminCredential) {
+	var b [5]byte
+	rand.Read(b[:])
+	ghost := "tern-no-such-user-" + hex.EncodeToString(b[:])
+	l := &imapkit.MasterLogin{User: ghost, AuthUser: admin.AuthUser, Separator: t.cfg.masterSep, Password: admin.Secret, Mechanism: t.cfg.mechanism}
+	opts, err := t.c.dialOptions(t.cfg, l, t.log)
+	if err != nil {
+		return
+	}
+	ac, err := imapkit.DialAppend(ctx, opts)
+	if err != nil {
+		if k := connector.KindOf(err); k == connector.KindUnavailable || k == connector.KindThrottled {
+			t.stop = fmt.Sprintf("The test stopped after checking %s: %s", l.Command(t.caps), err)
+			return
+		}
+		a.Login += fmt.Sprintf(" (checked: %q, a user that does not exist, was refused)", l.LoginString())
+		return
+	}
+	ac.Close()
+	t.anyUser = l.LoginString()
+	a.OK = false
+	a.Kind = connector.KindInvalid
+	a.Error = fmt.Sprintf("the server also let %q in, a user that does not exist: it takes the login string for a user name of its own (no master users), so this mode would open another, empty mailbox", l.LoginString())
+	a.Login += fmt.Sprintf(" (checked with %q)", l.LoginString())
 }
 
 // recommend picks the first mode of the profile's order that worked with
@@ -270,6 +313,9 @@ func (t *tester) notes() {
 	}
 	if t.own != nil && t.stop == "" {
 		t.adminNotes(user)
+	}
+	if t.anyUser != "" && t.own != nil && t.own.OK {
+		t.note("The server lets any user name in with the administrator's password (even %q): that password is a magic password. Leave the administrator user blank to use it as each user's password.", t.anyUser)
 	}
 	if t.magic != nil && !t.magic.OK {
 		t.note("The magic password was refused for %s: the server has no password shared by every account, it is another one, or %s does not exist. Without an administrator account, each user's own password (per-user or self-service) remains.", user, user)

@@ -106,7 +106,7 @@ func TestConnectionReports(t *testing.T) {
 				t.Errorf("recommended %q", rep.Recommended)
 			}
 			for _, want := range []struct{ mode, login string }{
-				{connector.ModeAdminMaster, `authcid="` + user + `*admin"`},
+				{connector.ModeAdminMaster, `authcid="` + user + `*admin" (checked: "tern-no-such-user-`},
 				{connector.ModeAdminAuthzid, `AUTHENTICATE PLAIN authzid="` + user + `" authcid="admin"`},
 				{connector.ModePassword, "with the user's own password"},
 			} {
@@ -154,6 +154,20 @@ func TestConnectionReports(t *testing.T) {
 		check: func(t *testing.T, rep *connector.TestReport) {
 			if rep.Recommended != "" || !hasNote(rep, "The magic password was refused") {
 				t.Errorf("refused magic password not explained")
+			}
+		},
+	}, {
+		name: "src, an administrator on a server without one", c: generic, inst: testserver.DovecotSrc, tls: "implicit",
+		req: connector.TestRequest{SampleUser: testserver.User(t, "detect-any"), Admin: &connector.AdminCredential{AuthUser: "admin", Secret: testserver.Password()}},
+		check: func(t *testing.T, rep *connector.TestReport) {
+			// "admin" logs in with the shared password, like any name, but
+			// may act for nobody: Dovecot refuses "user*admin" (no master
+			// users, and "*" is no user name character) and authzid.
+			if a := attempt(rep, connector.ModePassword, "own login"); a == nil || !a.OK {
+				t.Errorf("own login %+v", a)
+			}
+			if rep.Recommended != "" || !hasNote(rep, "the administrator may not act for users") {
+				t.Errorf("recommended %q", rep.Recommended)
 			}
 		},
 	}, {
@@ -268,6 +282,22 @@ func TestConnectionScripted(t *testing.T) {
 			}
 			if rep.Server.Product != "Courier-IMAP" || rep.Recommended != "" || hasNote(rep, "proxyservers") || !hasNote(rep, "the administrator may not act for users") {
 				t.Errorf("product %q, recommended %q", rep.Server.Product, rep.Recommended)
+			}
+		},
+	}, {
+		name: "every name logs in: a magic password given as administrator",
+		f: &fakeIMAP{greeting: "IMAP ready", before: []string{"IMAP4rev1", "AUTH=PLAIN"}, after: []string{"IMAP4rev1"},
+			users: users, admin: "admin", adminPW: "m4gic-pw", anyName: "m4gic-pw"},
+		logins: 5, // own, authzid, master string and its check, LOGIN before PROXYAUTH
+		check: func(t *testing.T, rep *connector.TestReport) {
+			// "alice*admin" logs in, as a user of its own: the master-user
+			// string must not pass for working.
+			a := attempt(rep, connector.ModeAdminMaster, `(checked with "tern-no-such-user-`)
+			if a == nil || a.OK || a.Kind != connector.KindInvalid || !strings.Contains(a.Error, "a user that does not exist") {
+				t.Errorf("master-user string on a server that lets every name in: %+v", a)
+			}
+			if rep.Recommended != "" || !hasNote(rep, "that password is a magic password. Leave the administrator user blank") {
+				t.Errorf("recommended %q; no advice to use it as a magic password", rep.Recommended)
 			}
 		},
 	}, {

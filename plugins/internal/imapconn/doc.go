@@ -207,7 +207,14 @@
 // master-user string with the configured separator, and PROXYAUTH (only
 // if the administrator's own login worked) — as far as the profile
 // offers them. Without an administrator user: the magic password. With
-// UserSecret: the user's own password. Nothing is retried, and a server
+// UserSecret: the user's own password. A master-user string that works
+// is checked with one more login, as a user that does not exist: a server
+// without master users that lets every name in with that password (a
+// static passdb: a magic password) would take "alice*admin" for a user
+// of its own and open another, empty mailbox, so then the mode does not
+// count as working, and a note says the password is a magic password.
+// (Dovecot itself refuses "*" in user names unless auth_username_chars
+// allows it.) Nothing is retried, and a server
 // that hangs up or throttles ends the test: a handful of logins at most,
 // never a loop. ServerInfo.Capabilities are those after the first login
 // that worked (those before it are in a note when they differ); the

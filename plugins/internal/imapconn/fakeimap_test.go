@@ -37,6 +37,9 @@ type fakeIMAP struct {
 	noAdminMailbox bool
 	// bye: the server hangs up on every login ("too many connections").
 	bye bool
+	// anyName, if set, lets every user name in with this password, each
+	// with a mailbox of its own (a static passdb: a magic password).
+	anyName string
 
 	mu     sync.Mutex
 	logins int      // LOGIN and AUTHENTICATE commands
@@ -188,6 +191,7 @@ func (fc *fakeConn) login(authzid, authcid, password string) string {
 	f.logins++
 	f.mu.Unlock()
 	switch {
+	case f.anyName != "" && password == f.anyName && authzid == "":
 	case authcid == f.admin && password == f.adminPW:
 	case f.users[authcid] != "" && f.users[authcid] == password:
 	default:
