@@ -20,7 +20,8 @@
 // mailbox with the login string "user*admin" (MasterSeparator) or as the
 // SASL PLAIN authcid with the user as authzid; the referee below logs in
 // that way there. AddUser waits until Dovecot, which re-reads its
-// passwd-file at most once a second, lets the new user in.
+// passwd-file at most once a second, lets the new user in; AddUsers adds
+// many with one wait (a conformance suite needs a few dozen).
 //
 // Cyrus (separator "/", unixhierarchysep) and CyrusDot (separator ".")
 // are real Cyrus IMAP 3.6 servers from Debian's packages
