@@ -331,7 +331,11 @@ func (t *tester) notes() {
 		}
 	}
 	if t.ns && t.prefix != "" {
-		t.note("Folders live under the personal namespace %q with separator %q (Maildir++ style); Tern reads this from NAMESPACE and maps folder names itself.", t.prefix, t.delim)
+		style := ""
+		if t.prefix == "INBOX." && t.delim == "." {
+			style = " (Maildir++ style)"
+		}
+		t.note("Folders live under the personal namespace %q with separator %q%s; Tern reads this from NAMESPACE and maps folder names itself.", t.prefix, t.delim, style)
 	}
 	if t.after != nil && !slices.Equal(t.after, t.before) {
 		t.rep.Server.Capabilities = slices.Clone(t.after)
