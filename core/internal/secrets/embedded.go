@@ -35,7 +35,7 @@ type Embedded struct {
 const embeddedVersions = 5
 
 type embeddedFile struct {
-	Format  int                           `json:"format"`
+	Format  int                          `json:"format"`
 	Secrets map[string][]embeddedVersion `json:"secrets"`
 }
 
