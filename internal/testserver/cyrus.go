@@ -57,8 +57,15 @@ var (
 var Cyruses = []Instance{Cyrus, CyrusDot}
 
 // CyrusMailbox is the name of user's INBOX as administrators see it:
-// "user/NAME" on Cyrus, "user.NAME" on CyrusDot.
-func (i Instance) CyrusMailbox(user string) string { return "user" + i.Separator + user }
+// "user/NAME" on Cyrus, "user.NAME" on CyrusDot. With "." as separator
+// (unixhierarchysep: no) Cyrus writes a "." in a user name as "^":
+// john.doe's INBOX is "user.john^doe" there, and "user/john.doe" on Cyrus.
+func (i Instance) CyrusMailbox(user string) string {
+	if i.Separator == "." {
+		user = strings.ReplaceAll(user, ".", "^")
+	}
+	return "user" + i.Separator + user
+}
 
 // LoginPlain connects to inst's plain port, upgrades with STARTTLS and
 // authenticates with SASL PLAIN: authcid and password, acting for authzid
@@ -86,8 +93,8 @@ func LoginPlain(inst Instance, authzid, authcid, password string) (*imapclient.C
 // password in its sasldb (saslpasswd2, through scripts/cyrus.sh passwd),
 // the mailbox user/NAME created by CyrusAdmin, and the rights "lr" on it
 // for CyrusNoProxyAdmin. The user has an empty INBOX and no other folder.
-// Pick a fresh name with User; a name holding the instance's separator, a
-// space or '@' is refused.
+// Pick a fresh name with User; a name may hold a "." (see CyrusMailbox),
+// but one holding "/", "^", a space or '@' is refused.
 func AddCyrusUser(t testing.TB, inst Instance, user, password string) {
 	t.Helper()
 	Ensure(t)
@@ -101,7 +108,7 @@ func AddCyrusUserErr(inst Instance, user, password string) error {
 	if inst.ProxyAdmin == "" {
 		return fmt.Errorf("add Cyrus user %q: %s is not a Cyrus instance", user, inst.Name)
 	}
-	if user == "" || strings.ContainsAny(user, "/. @\"\\\r\n\x00") || password == "" || strings.ContainsAny(password, "\r\n\x00") {
+	if user == "" || strings.ContainsAny(user, "/^ @\"\\\r\n\x00") || strings.HasPrefix(user, ".") || strings.HasSuffix(user, ".") || strings.Contains(user, "..") || password == "" || strings.ContainsAny(password, "\r\n\x00") {
 		return fmt.Errorf("add Cyrus user %q on %s: a name or password Cyrus cannot take", user, inst.Name)
 	}
 	cmd := exec.Command(filepath.Join(RepoRoot(), "scripts", "cyrus.sh"), "passwd", inst.Name, user)

@@ -24,7 +24,8 @@ var usersMu sync.Mutex
 // users (DovecotMaster), and waits until the server lets the user log in
 // with it: Dovecot re-reads its passwd-file when the file changes, at most
 // once a second. user must be new (pick it with User); a name or password
-// holding ':' or a line break cannot be stored and fails the test.
+// holding ':' or a line break cannot be stored and fails the test. On a
+// Cyrus instance (Cyrus, CyrusDot) the user is added with AddCyrusUser.
 func AddUser(t testing.TB, inst Instance, user, password string) {
 	t.Helper()
 	Ensure(t)
@@ -52,6 +53,14 @@ func AddUserErr(inst Instance, user, password string) error {
 // AddUsersErr is AddUsers returning an error.
 func AddUsersErr(inst Instance, password string, users ...string) error {
 	if len(users) == 0 {
+		return nil
+	}
+	if inst.ProxyAdmin != "" {
+		for _, u := range users {
+			if err := AddCyrusUserErr(inst, u, password); err != nil {
+				return err
+			}
+		}
 		return nil
 	}
 	user := users[0]

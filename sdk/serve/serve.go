@@ -1,9 +1,12 @@
 // Package serve runs a connector as a Tern plugin. A connector's main is
-// one call:
+// one call, with any connector.Connector:
 //
 //	func main() {
-//		serve.Run(imapconn.New(serve.Logger()))
+//		serve.Run(myconn.New(serve.Logger()))
 //	}
+//
+// Tern's own plugins do the same (plugins/cyrus/main.go:
+// serve.Run(cyrusconn.New(serve.Logger()))).
 //
 // Run speaks go-plugin's handshake and the gRPC connector protocol on the
 // socket the host asks for. Run with the argument "describe", the binary
