@@ -14,6 +14,7 @@ import (
 	"github.com/ternmail/tern/core/internal/config"
 	"github.com/ternmail/tern/core/internal/connectors"
 	"github.com/ternmail/tern/core/internal/pluginhost"
+	"github.com/ternmail/tern/core/internal/secrets"
 	"github.com/ternmail/tern/core/internal/store"
 	"github.com/ternmail/tern/core/internal/web"
 	"github.com/ternmail/tern/sdk/connector"
@@ -33,6 +34,16 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, level slog.Le
 		return err
 	}
 	defer db.Close()
+	sec, err := secrets.Open(ctx, cfg.Secrets, cfg.StateDir)
+	if err != nil {
+		return fmt.Errorf("secrets backend %s is unusable, refusing to start: %w", or(cfg.Secrets.Backend, "embedded"), err)
+	}
+	defer sec.Close()
+	if h := sec.Health(ctx); !h.OK {
+		return fmt.Errorf("secrets backend %s is unusable, refusing to start: %s", h.Backend, h.Detail)
+	} else {
+		log.Info("secrets backend ready", "backend", h.Backend, "detail", h.Detail)
+	}
 	plugins, err := pluginhost.New(cfg.PluginsDir, &pluginhost.Options{Logger: log, LogLevel: level})
 	if err != nil {
 		return err
@@ -52,7 +63,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, level slog.Le
 	}
 	log.Info("JSON API under /api/v1; its bearer token is in a file readable by this user only", "file", tokenPath)
 	srv := web.New(web.Options{
-		API:     &web.API{Token: token, Connectors: connectors.NewRegistry(db), Plugins: pluginSource{plugins}},
+		API:     &web.API{Token: token, Connectors: connectors.NewRegistry(db, sec), Plugins: pluginSource{plugins}},
 		Version: Version,
 		Logger:  log,
 		Checks: map[string]web.Health{
@@ -60,8 +71,16 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, level slog.Le
 				var v int
 				return db.Get(ctx, "v1/meta/schema", &v)
 			},
+			"secrets": func(ctx context.Context) error {
+				if h := sec.Health(ctx); !h.OK {
+					return fmt.Errorf("%s: %s", h.Backend, h.Detail)
+				}
+				return nil
+			},
 		},
-		Info: func() any { return map[string]any{"plugins": plugins.List()} },
+		Info: func() any {
+			return map[string]any{"plugins": plugins.List(), "secrets": sec.Health(context.Background())}
+		},
 	})
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -78,3 +97,10 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, level slog.Le
 type pluginSource struct{ h *pluginhost.Host }
 
 func (p pluginSource) Connector(id string) (connector.Connector, error) { return p.h.Connector(id) }
+
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}

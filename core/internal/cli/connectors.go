@@ -8,13 +8,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/ternmail/tern/core/internal/auth"
+	"github.com/ternmail/tern/core/internal/config"
 	"github.com/ternmail/tern/core/internal/connectors"
 	"github.com/ternmail/tern/core/internal/logx"
 	"github.com/ternmail/tern/core/internal/pluginhost"
+	"github.com/ternmail/tern/core/internal/secrets"
 	"github.com/ternmail/tern/core/internal/store"
 	"github.com/ternmail/tern/sdk/connector"
 )
@@ -41,36 +44,59 @@ a connector remembers the file or environment variable that holds them.
 
 // stateFlags are the flags every command that opens the state store has.
 type stateFlags struct {
-	state, plugins, logLevel string
+	config, state, plugins, logLevel string
 }
 
 func (s *stateFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&s.state, "state", defaultStateDir(), "state `directory`")
-	fs.StringVar(&s.plugins, "plugins", DefaultPluginsDir(), "`directory` with tern-connector-* plugins")
+	fs.StringVar(&s.config, "config", "", "daemon configuration `file` (tern.toml: secrets backend, directories)")
+	fs.StringVar(&s.state, "state", "", "state `directory` (default: the configuration's, else ~/.local/state/tern)")
+	fs.StringVar(&s.plugins, "plugins", "", "`directory` with tern-connector-* plugins (default: next to the tern binary)")
 	fs.StringVar(&s.logLevel, "log-level", "warn", "log `level`")
 }
 
-// env is what a command works with: the store, the connectors, the plugins.
+// env is what a command works with: the store, the secrets, the
+// connectors, the plugins.
 type cmdEnv struct {
 	db      *store.DB
+	secrets secrets.Store
 	reg     *connectors.Registry
 	plugins *pluginhost.Host
 }
 
-func (s *stateFlags) open(stderr io.Writer, withPlugins bool) (*cmdEnv, error) {
+func (s *stateFlags) open(ctx context.Context, stderr io.Writer, withPlugins bool) (*cmdEnv, error) {
 	level, err := logx.ParseLevel(s.logLevel)
 	if err != nil {
 		return nil, err
 	}
 	log := logx.New(stderr, level, false)
-	db, err := openStore(s.state, log)
+	state, plugins := defaultStateDir(), DefaultPluginsDir()
+	var sc secrets.Config
+	if s.config != "" {
+		cfg, err := config.Load(s.config)
+		if err != nil {
+			return nil, err
+		}
+		state, plugins, sc = cfg.StateDir, cfg.PluginsDir, cfg.Secrets
+	}
+	if s.state != "" {
+		state = s.state
+	}
+	if s.plugins != "" {
+		plugins = s.plugins
+	}
+	db, err := openStore(state, log)
 	if err != nil {
 		return nil, err
 	}
-	e := &cmdEnv{db: db, reg: connectors.NewRegistry(db)}
+	sec, err := secrets.Open(ctx, sc, state)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("secrets backend: %w", err)
+	}
+	e := &cmdEnv{db: db, secrets: sec, reg: connectors.NewRegistry(db, sec)}
 	if withPlugins {
-		if e.plugins, err = pluginhost.New(s.plugins, &pluginhost.Options{Logger: log, LogLevel: level}); err != nil {
-			db.Close()
+		if e.plugins, err = pluginhost.New(plugins, &pluginhost.Options{Logger: log, LogLevel: level}); err != nil {
+			e.close()
 			return nil, err
 		}
 	}
@@ -81,7 +107,45 @@ func (e *cmdEnv) close() {
 	if e.plugins != nil {
 		e.plugins.Close()
 	}
+	e.secrets.Close()
 	e.db.Close()
+}
+
+// secretInput is where the command line says a secret is: a file or an
+// environment variable. It is read once and stored in the secrets layer;
+// Tern keeps no reference to it.
+type secretInput struct {
+	File, Env string
+}
+
+func (s secretInput) given() bool { return s.File != "" || s.Env != "" }
+
+func (s secretInput) read() (string, error) {
+	switch {
+	case s.File != "":
+		b, err := os.ReadFile(s.File)
+		if err != nil {
+			return "", fmt.Errorf("password file: %w", err)
+		}
+		v := strings.TrimRight(string(b), "\r\n")
+		logx.Redact(v)
+		return v, nil
+	case s.Env != "":
+		v, ok := os.LookupEnv(s.Env)
+		if !ok {
+			return "", fmt.Errorf("environment variable %s is not set", s.Env)
+		}
+		logx.Redact(v)
+		return v, nil
+	}
+	return "", errors.New("no password given")
+}
+
+func (s secretInput) String() string {
+	if s.File != "" {
+		return "file " + s.File
+	}
+	return "environment variable " + s.Env
 }
 
 // parseInterleaved parses flags that may come before, between or after
@@ -139,7 +203,7 @@ func runConnectors(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 		return true
 	}
-	env, err := sf.open(stderr, words[0] == "test" || words[0] == "add")
+	env, err := sf.open(ctx, stderr, words[0] == "test" || words[0] == "add")
 	if err != nil {
 		return fail(err)
 	}
@@ -159,18 +223,32 @@ func runConnectors(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 		c := &connectors.Config{Name: name, Plugin: ec.Connector, Settings: ec.Settings,
 			Auth: connectors.Auth{AdminUser: ec.AdminUser, AdminMethod: ec.AdminMethod}}
-		if ec.AdminPasswordFile != "" {
-			c.Auth.AdminSecret = connectors.SecretRef{File: ec.AdminPasswordFile}
-		} else if ec.AdminPasswordEnv != "" {
-			c.Auth.AdminSecret = connectors.SecretRef{Env: ec.AdminPasswordEnv}
-		}
-		if ec.PasswordFile != "" {
-			c.Auth.UserSecret = connectors.SecretRef{File: ec.PasswordFile}
-		} else if ec.PasswordEnv != "" {
-			c.Auth.UserSecret = connectors.SecretRef{Env: ec.PasswordEnv}
+		admin := secretInput{File: ec.AdminPasswordFile, Env: ec.AdminPasswordEnv}
+		user := secretInput{File: ec.PasswordFile, Env: ec.PasswordEnv}
+		c.Auth.HasAdminSecret, c.Auth.HasUserSecret = admin.given(), user.given()
+		if err := c.Validate(); err != nil {
+			return fail(err)
 		}
 		if _, err := env.plugins.Connector(c.Plugin); err != nil {
 			return fail(err)
+		}
+		if admin.given() {
+			v, err := admin.read()
+			if err != nil {
+				return fail(fmt.Errorf("administrator password: %w", err))
+			}
+			if err := env.reg.SetAdminSecret(ctx, c, v); err != nil {
+				return fail(err)
+			}
+		}
+		if user.given() {
+			v, err := user.read()
+			if err != nil {
+				return fail(fmt.Errorf("user password: %w", err))
+			}
+			if err := env.reg.SetUserSecret(ctx, c, v); err != nil {
+				return fail(err)
+			}
 		}
 		if err := env.reg.Put(ctx, c); err != nil {
 			return fail(err)
@@ -236,11 +314,10 @@ func runConnectors(ctx context.Context, args []string, stdout, stderr io.Writer)
 			return fail(err)
 		}
 		userSecret := ""
-		if ref := (connectors.SecretRef{File: *userPwFile, Env: *userPwEnv}); !ref.IsZero() {
-			if userSecret, err = ref.Read(); err != nil {
+		if in := (secretInput{File: *userPwFile, Env: *userPwEnv}); in.given() {
+			if userSecret, err = in.read(); err != nil {
 				return fail(fmt.Errorf("sample user's password: %w", err))
 			}
-			logx.Redact(userSecret)
 		}
 		det, err := env.reg.Test(ctx, conn, c, *sample, userSecret)
 		if err != nil {
@@ -274,9 +351,9 @@ func modeWords(c *connectors.Config) string {
 				method += ", not tested yet"
 			}
 		}
-		return fmt.Sprintf("administrator %s (%s), password from %s", c.Auth.AdminUser, method, c.Auth.AdminSecret)
+		return fmt.Sprintf("administrator %s (%s), password in the secrets layer", c.Auth.AdminUser, method)
 	case auth.ModeMagic:
-		return "magic password from " + c.Auth.AdminSecret.String()
+		return "magic password (in the secrets layer)"
 	}
 	return "per-user passwords"
 }
@@ -347,7 +424,7 @@ func runUsers(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fs.Usage()
 		return 2
 	}
-	env, err := sf.open(stderr, true)
+	env, err := sf.open(ctx, stderr, true)
 	if err != nil {
 		fmt.Fprintf(stderr, "tern users discover: %v\n", err)
 		return 1
@@ -397,10 +474,10 @@ func discover(ctx context.Context, env *cmdEnv, name string) ([]connector.User, 
 	if !d.Capabilities.ListUsers {
 		return nil, fmt.Errorf("connector %s (%s) cannot list users; import a CSV instead", name, c.Plugin)
 	}
-	if c.Auth.AdminUser == "" || c.Auth.AdminSecret.IsZero() {
+	if c.Auth.AdminUser == "" || !c.Auth.HasAdminSecret {
 		return nil, fmt.Errorf("listing users needs the connector's administrator login (--admin-user and --admin-password-file)")
 	}
-	secret, err := c.Auth.AdminSecret.Read()
+	secret, err := env.reg.AdminSecret(ctx, c)
 	if err != nil {
 		return nil, fmt.Errorf("administrator password: %w", err)
 	}
@@ -430,7 +507,7 @@ func runAuth(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "Usage: tern auth unblock --server SERVER [--account ACCOUNT]\n\nClears the failed-login counters that pause logins after repeated refusals.")
 		return 2
 	}
-	env, err := sf.open(stderr, false)
+	env, err := sf.open(ctx, stderr, false)
 	if err != nil {
 		fmt.Fprintf(stderr, "tern auth unblock: %v\n", err)
 		return 1

@@ -129,8 +129,10 @@ func (f *endpointFlags) apply(fs *flag.FlagSet, c *EndpointConfig) error {
 }
 
 // resolve turns an endpoint configuration into a connector: the stored
-// one it names (with this configuration's secrets, when given), or an
-// ad-hoc one. side is "source" or "target".
+// one it names, or an ad-hoc one. Passwords given here (files, environment
+// variables) are read once and stored in the secrets layer under the
+// connector's paths; from then on they are read from there only. side is
+// "source" or "target".
 func (c *EndpointConfig) resolve(ctx context.Context, reg *connectors.Registry, side string) (*connectors.Config, error) {
 	envPrefix := "TERN_" + strings.ToUpper(side) + "_"
 	var cc *connectors.Config
@@ -147,8 +149,7 @@ func (c *EndpointConfig) resolve(ctx context.Context, reg *connectors.Registry, 
 		if c.Connector == "" {
 			return nil, fmt.Errorf("no %s connector: use --%s imap or --%s-connector NAME (or [%s] in the config file)", side, side, side, side)
 		}
-		cc = &connectors.Config{Plugin: c.Connector, Settings: c.Settings}
-		reg.LoadDetection(ctx, cc)
+		cc = &connectors.Config{Plugin: c.Connector, Settings: c.Settings, Adhoc: true}
 	}
 	if c.AdminUser != "" {
 		cc.Auth.AdminUser = c.AdminUser
@@ -156,26 +157,43 @@ func (c *EndpointConfig) resolve(ctx context.Context, reg *connectors.Registry, 
 	if c.AdminMethod != "" {
 		cc.Auth.AdminMethod = c.AdminMethod
 	}
-	switch {
-	case c.AdminPasswordFile != "":
-		cc.Auth.AdminSecret = connectors.SecretRef{File: c.AdminPasswordFile}
-	case c.AdminPasswordEnv != "":
-		cc.Auth.AdminSecret = connectors.SecretRef{Env: c.AdminPasswordEnv}
-	case cc.Auth.AdminSecret.IsZero():
-		if _, ok := os.LookupEnv(envPrefix + "ADMIN_PASSWORD"); ok {
-			cc.Auth.AdminSecret = connectors.SecretRef{Env: envPrefix + "ADMIN_PASSWORD"}
+	if cc.Adhoc {
+		cc.Name = connectors.AdhocName(cc.Server(), cc.Auth.AdminUser)
+		reg.LoadDetection(ctx, cc)
+	}
+	admin := secretInput{File: c.AdminPasswordFile, Env: c.AdminPasswordEnv}
+	if _, ok := os.LookupEnv(envPrefix + "ADMIN_PASSWORD"); !admin.given() && ok {
+		admin.Env = envPrefix + "ADMIN_PASSWORD"
+	}
+	user := secretInput{File: c.PasswordFile, Env: c.PasswordEnv}
+	if _, ok := os.LookupEnv(envPrefix + "PASSWORD"); !user.given() && ok {
+		user.Env = envPrefix + "PASSWORD"
+	}
+	if admin.given() {
+		v, err := admin.read()
+		if err != nil {
+			return nil, fmt.Errorf("%s administrator password (%s): %w", side, admin, err)
+		}
+		if err := reg.SetAdminSecret(ctx, cc, v); err != nil {
+			return nil, fmt.Errorf("%s: store the administrator password: %w", side, err)
 		}
 	}
-	switch {
-	case c.PasswordFile != "":
-		cc.Auth.UserSecret = connectors.SecretRef{File: c.PasswordFile}
-	case c.PasswordEnv != "":
-		cc.Auth.UserSecret = connectors.SecretRef{Env: c.PasswordEnv}
-	case cc.Auth.UserSecret.IsZero():
-		cc.Auth.UserSecret = connectors.SecretRef{Env: envPrefix + "PASSWORD"}
+	if user.given() {
+		v, err := user.read()
+		if err != nil {
+			return nil, fmt.Errorf("%s password (%s): %w", side, user, err)
+		}
+		if err := reg.SetUserSecret(ctx, cc, v); err != nil {
+			return nil, fmt.Errorf("%s: store the password: %w", side, err)
+		}
 	}
 	if err := cc.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", side, err)
+	}
+	if !cc.Adhoc && (admin.given() || user.given()) {
+		if err := reg.Put(ctx, cc); err != nil {
+			return nil, err
+		}
 	}
 	return cc, nil
 }

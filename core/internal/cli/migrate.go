@@ -26,6 +26,7 @@ import (
 	"github.com/ternmail/tern/core/internal/engine"
 	"github.com/ternmail/tern/core/internal/logx"
 	"github.com/ternmail/tern/core/internal/pluginhost"
+	"github.com/ternmail/tern/core/internal/secrets"
 	"github.com/ternmail/tern/core/internal/store"
 	"github.com/ternmail/tern/sdk/connector"
 )
@@ -45,6 +46,10 @@ type MigrateConfig struct {
 	LogLevel string `toml:"log_level"`
 	// Users is a CSV user list (see ParseUsers).
 	Users string `toml:"users"`
+
+	// Secrets chooses where credentials live (default: an encrypted file in
+	// the state directory; or Vault).
+	Secrets secrets.Config `toml:"secrets"`
 
 	Source EndpointConfig `toml:"source"`
 	Target EndpointConfig `toml:"target"`
@@ -275,15 +280,17 @@ func (f *migrateFlags) resolve(fs *flag.FlagSet) (*MigrateConfig, []UserPair, er
 
 // migration is one `tern migrate` run.
 type migration struct {
-	cfg    *MigrateConfig
-	pairs  []UserPair
-	db     *store.DB
-	host   *pluginhost.Host
-	eng    *engine.Engine
-	src    *endpoint
-	dst    *endpoint
-	opts   engine.Options
-	stderr io.Writer
+	cfg     *MigrateConfig
+	pairs   []UserPair
+	db      *store.DB
+	secrets secrets.Store
+	reg     *connectors.Registry
+	host    *pluginhost.Host
+	eng     *engine.Engine
+	src     *endpoint
+	dst     *endpoint
+	opts    engine.Options
+	stderr  io.Writer
 }
 
 // endpoint is one side of a migration, ready to open sessions.
@@ -292,6 +299,7 @@ type endpoint struct {
 	cfg      *connectors.Config
 	conn     connector.Connector // guarded against hammering
 	username string
+	reg      *connectors.Registry
 }
 
 func defaultStateDir() string {
@@ -375,7 +383,16 @@ func newMigration(ctx context.Context, cfg *MigrateConfig, pairs []UserPair, std
 	if m.db, err = openStore(cfg.State, log); err != nil {
 		return nil, err
 	}
-	reg := connectors.NewRegistry(m.db)
+	if m.secrets, err = secrets.Open(ctx, cfg.Secrets, cfg.State); err != nil {
+		m.close()
+		return nil, fmt.Errorf("secrets backend: %w", err)
+	}
+	if h := m.secrets.Health(ctx); !h.OK {
+		m.close()
+		return nil, fmt.Errorf("secrets backend %s is unusable: %s", h.Backend, h.Detail)
+	}
+	reg := connectors.NewRegistry(m.db, m.secrets)
+	m.reg = reg
 	src, err := cfg.Source.resolve(ctx, reg, "source")
 	if err != nil {
 		m.close()
@@ -386,15 +403,26 @@ func newMigration(ctx context.Context, cfg *MigrateConfig, pairs []UserPair, std
 		m.close()
 		return nil, err
 	}
-	// Every password must be readable before anything starts.
+	// Every password must be there before anything starts; the user
+	// list's passwords go to the secrets layer, per mailbox.
 	for _, side := range []struct {
 		name string
 		c    *connectors.Config
 		csv  func(UserPair) string
-	}{{"source", src, func(p UserPair) string { return p.SourcePassword }}, {"target", dst, func(p UserPair) string { return p.TargetPassword }}} {
+		path func(string) string
+	}{{"source", src, func(p UserPair) string { return p.SourcePassword }, secrets.MailboxSource},
+		{"target", dst, func(p UserPair) string { return p.TargetPassword }, secrets.MailboxTarget}} {
 		if err := checkSecrets(side.name, side.c, pairs, side.csv); err != nil {
 			m.close()
 			return nil, err
+		}
+		for _, p := range pairs {
+			if v := side.csv(p); v != "" {
+				if err := m.secrets.Put(ctx, side.path(mailboxID(src, dst, p)), v); err != nil {
+					m.close()
+					return nil, fmt.Errorf("store %s password of %s: %w", side.name, p.SourceUser, err)
+				}
+			}
 		}
 	}
 	m.host, err = pluginhost.New(cfg.Plugins, &pluginhost.Options{Logger: log, LogLevel: level})
@@ -428,21 +456,15 @@ func openStore(dir string, log *slog.Logger) (*store.DB, error) {
 	return db, err
 }
 
-// checkSecrets makes sure every password a side needs can be read.
+// checkSecrets makes sure every password a side needs is configured.
 func checkSecrets(side string, c *connectors.Config, pairs []UserPair, csv func(UserPair) string) error {
-	ac := c.AuthConfig()
-	if ac.Mode() != auth.ModePerUser {
-		if _, err := c.Auth.AdminSecret.Read(); err != nil {
-			return fmt.Errorf("%s administrator password (%s): %w", side, c.Auth.AdminSecret, err)
-		}
-		return nil
+	if c.AuthConfig().Mode() != auth.ModePerUser {
+		return nil // resolve checked the administrator's
 	}
 	for _, p := range pairs {
-		if csv(p) != "" {
-			continue
-		}
-		if _, err := c.Auth.UserSecret.Read(); err != nil {
-			return fmt.Errorf("%s: no password for %s: %w (set it, use a password file, an administrator or magic password, or give passwords in the user list)", side, p.SourceUser, err)
+		if csv(p) == "" && !c.Auth.HasUserSecret {
+			return fmt.Errorf("%s: no password for %s: set TERN_%s_PASSWORD, use --%s-password-file, an administrator or magic password, or give passwords in the user list",
+				side, p.SourceUser, strings.ToUpper(side), side)
 		}
 	}
 	return nil
@@ -484,12 +506,15 @@ func (m *migration) endpoint(ctx context.Context, reg *connectors.Registry, guar
 	conn := guard.Wrap(managed, c.Server(), func(cred connector.Credential, user string) string {
 		return c.AuthConfig().Describe(cred, user)
 	})
-	return &endpoint{side: side, cfg: c, conn: conn, username: username}, nil
+	return &endpoint{side: side, cfg: c, conn: conn, username: username, reg: reg}, nil
 }
 
 func (m *migration) close() {
 	if m.host != nil {
 		m.host.Close()
+	}
+	if m.secrets != nil {
+		m.secrets.Close()
 	}
 	if m.db != nil {
 		m.db.Close()
@@ -510,22 +535,29 @@ func mailboxID(src, dst *connectors.Config, p UserPair) string {
 }
 
 // request returns the function that builds the open request of user on
-// e, reading the secret at that moment.
-func (e *endpoint) request(user, inline string) func(context.Context) (*connector.OpenRequest, error) {
+// e, reading the secret from the secrets layer at that moment: the user's
+// own password at mailboxPath when the user list gave one, else the
+// connector's. When the secrets backend is unavailable (Vault sealed or
+// unreachable) the job waits instead of failing.
+func (e *endpoint) request(user, mailboxPath string, fromList bool) func(context.Context) (*connector.OpenRequest, error) {
 	settings := e.cfg.SettingsJSON()
-	return func(context.Context) (*connector.OpenRequest, error) {
+	return func(ctx context.Context) (*connector.OpenRequest, error) {
 		ac := e.cfg.AuthConfig()
 		var userSecret, adminSecret string
 		var err error
-		if ac.Mode() == auth.ModePerUser {
-			userSecret = inline
-			if userSecret == "" {
-				if userSecret, err = e.cfg.Auth.UserSecret.Read(); err != nil {
-					return nil, connector.Wrap(connector.KindAuth, e.side+" password of "+user, err)
-				}
-			}
-		} else if adminSecret, err = e.cfg.Auth.AdminSecret.Read(); err != nil {
-			return nil, connector.Wrap(connector.KindAuth, e.side+" administrator password", err)
+		switch {
+		case ac.Mode() != auth.ModePerUser:
+			adminSecret, err = e.reg.AdminSecret(ctx, e.cfg)
+		case fromList:
+			userSecret, err = e.reg.Secrets().Get(ctx, mailboxPath)
+		default:
+			userSecret, err = e.reg.UserSecret(ctx, e.cfg)
+		}
+		if errors.Is(err, secrets.ErrUnavailable) {
+			return nil, fmt.Errorf("%s credentials: %w: %w", e.side, engine.ErrWait, err)
+		}
+		if err != nil {
+			return nil, connector.Wrap(connector.KindAuth, e.side+" credentials", err)
 		}
 		logx.Redact(userSecret)
 		logx.Redact(adminSecret)
@@ -543,10 +575,12 @@ func (e *endpoint) request(user, inline string) func(context.Context) (*connecto
 func (m *migration) job(p UserPair) (*engine.Job, error) {
 	id := mailboxID(m.src.cfg, m.dst.cfg, p)
 	return &engine.Job{
-		Mailbox:  id,
-		Ledger:   m.db.Ledger(id),
-		Source:   engine.Endpoint{Connector: m.src.conn, Label: m.src.cfg.Plugin + " " + p.SourceUser, Request: m.src.request(p.SourceUser, p.SourcePassword)},
-		Target:   engine.Endpoint{Connector: m.dst.conn, Label: m.dst.cfg.Plugin + " " + p.TargetUser, Request: m.dst.request(p.TargetUser, p.TargetPassword)},
+		Mailbox: id,
+		Ledger:  m.db.Ledger(id),
+		Source: engine.Endpoint{Connector: m.src.conn, Label: m.src.cfg.Plugin + " " + p.SourceUser,
+			Request: m.src.request(p.SourceUser, secrets.MailboxSource(id), p.SourcePassword != "")},
+		Target: engine.Endpoint{Connector: m.dst.conn, Label: m.dst.cfg.Plugin + " " + p.TargetUser,
+			Request: m.dst.request(p.TargetUser, secrets.MailboxTarget(id), p.TargetPassword != "")},
 		Options:  m.opts,
 		Progress: &engine.Progress{},
 	}, nil
@@ -619,6 +653,7 @@ func (m *migration) run(ctx context.Context, showProgress bool, every time.Durat
 
 func progressLine(jobs []*engine.Job, reports []*engine.Report, elapsed time.Duration) string {
 	var done, copied, bytes, toCopy, present, failed, skipped int64
+	waiting := ""
 	for i, j := range jobs {
 		if j == nil {
 			continue
@@ -630,13 +665,19 @@ func progressLine(jobs []*engine.Job, reports []*engine.Report, elapsed time.Dur
 		present += p.Present.Load()
 		failed += p.Failed.Load()
 		skipped += p.Skipped.Load()
+		if w := p.Waiting(); w != "" && waiting == "" {
+			waiting = w
+		}
 		if reports[i] != nil {
 			done++
 		}
 	}
 	secs := max(elapsed.Seconds(), 0.001)
-	return fmt.Sprintf("[%s] mailboxes %d/%d · copied %d/%d messages, %s · %.0f msg/s, %s/s · already there %d · skipped %d · failed %d",
-		elapsed.Round(time.Second), done, len(jobs), copied, toCopy, humanBytes(bytes), float64(copied)/secs, humanBytes(int64(float64(bytes)/secs)), present, skipped, failed)
+	if waiting != "" {
+		waiting = " · PAUSED, waiting: " + waiting
+	}
+	return fmt.Sprintf("[%s] mailboxes %d/%d · copied %d/%d messages, %s · %.0f msg/s, %s/s · already there %d · skipped %d · failed %d%s",
+		elapsed.Round(time.Second), done, len(jobs), copied, toCopy, humanBytes(bytes), float64(copied)/secs, humanBytes(int64(float64(bytes)/secs)), present, skipped, failed, waiting)
 }
 
 func humanBytes(n int64) string {

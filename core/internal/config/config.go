@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/ternmail/tern/core/internal/secrets"
 )
 
 // Config is the daemon's configuration.
@@ -25,6 +27,9 @@ type Config struct {
 	LogLevel string `toml:"log_level"`
 	// LogJSON writes logs as JSON lines.
 	LogJSON bool `toml:"log_json"`
+	// Secrets chooses where credentials live: the embedded encrypted store
+	// (default) or HashiCorp Vault.
+	Secrets secrets.Config `toml:"secrets"`
 }
 
 // Default returns the embedded defaults. StateDir and PluginsDir default to
@@ -72,6 +77,18 @@ func (c Config) Validate() error {
 	}
 	if c.PluginsDir == "" {
 		return fmt.Errorf("plugins_dir is empty")
+	}
+	switch c.Secrets.Backend {
+	case "", "embedded":
+	case "vault":
+		if c.Secrets.Vault.Address == "" {
+			return fmt.Errorf("secrets: the vault backend needs [secrets.vault] address")
+		}
+		if c.Secrets.Vault.TokenFile == "" && (c.Secrets.Vault.RoleIDFile == "" || c.Secrets.Vault.SecretIDFile == "") {
+			return fmt.Errorf("secrets: the vault backend needs token_file, or role_id_file and secret_id_file (AppRole)")
+		}
+	default:
+		return fmt.Errorf("secrets backend %q: want embedded or vault", c.Secrets.Backend)
 	}
 	return nil
 }

@@ -5,9 +5,10 @@
 //
 // # Secrets
 //
-// A connector holds no secret: passwords are referenced ([SecretRef]: a
-// file or an environment variable of the appliance) and read at the moment
-// a session opens. The secrets layer replaces the references with its own.
+// A connector holds no secret: its administrator (or magic) password and a
+// single user's password live in the secrets layer under the connector's
+// paths (secrets.ConnectorAdmin, secrets.ConnectorUser) and are read at
+// the moment a session opens. Deleting a connector deletes them.
 //
 // # Detection
 //
@@ -19,66 +20,20 @@ package connectors
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"regexp"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/ternmail/tern/core/internal/auth"
+	"github.com/ternmail/tern/core/internal/secrets"
 	"github.com/ternmail/tern/core/internal/store"
 	"github.com/ternmail/tern/sdk/connector"
 )
-
-// SecretRef says where a secret is. It is never the secret.
-type SecretRef struct {
-	// File is a file whose content (without a final newline) is the secret.
-	File string `json:"file,omitempty"`
-	// Env is an environment variable holding the secret.
-	Env string `json:"env,omitempty"`
-}
-
-// IsZero reports whether the reference points nowhere.
-func (r SecretRef) IsZero() bool { return r.File == "" && r.Env == "" }
-
-// Available reports whether the secret can be read now.
-func (r SecretRef) Available() bool {
-	_, err := r.Read()
-	return err == nil
-}
-
-// Read returns the secret.
-func (r SecretRef) Read() (string, error) {
-	switch {
-	case r.File != "":
-		b, err := os.ReadFile(r.File)
-		if err != nil {
-			return "", fmt.Errorf("secret file: %w", err)
-		}
-		return strings.TrimRight(string(b), "\r\n"), nil
-	case r.Env != "":
-		v, ok := os.LookupEnv(r.Env)
-		if !ok {
-			return "", fmt.Errorf("environment variable %s is not set", r.Env)
-		}
-		return v, nil
-	}
-	return "", errors.New("no secret configured")
-}
-
-// String describes the reference.
-func (r SecretRef) String() string {
-	switch {
-	case r.File != "":
-		return "file " + r.File
-	case r.Env != "":
-		return "environment variable " + r.Env
-	}
-	return "none"
-}
 
 // Auth is how to log in to a connector's mailboxes.
 type Auth struct {
@@ -87,11 +42,12 @@ type Auth struct {
 	AdminUser string `json:"admin_user,omitempty"`
 	// AdminMethod is auto, authzid, master or proxyauth.
 	AdminMethod string `json:"admin_method,omitempty"`
-	// AdminSecret is where the administrator (or magic) password is.
-	AdminSecret SecretRef `json:"admin_secret,omitzero"`
-	// UserSecret is where a single user's own password is (per-user mode
-	// without a user list).
-	UserSecret SecretRef `json:"user_secret,omitzero"`
+	// HasAdminSecret says an administrator (or magic) password is in the
+	// secrets layer at secrets.ConnectorAdmin(name).
+	HasAdminSecret bool `json:"has_admin_secret,omitempty"`
+	// HasUserSecret says a single user's own password is at
+	// secrets.ConnectorUser(name).
+	HasUserSecret bool `json:"has_user_secret,omitempty"`
 }
 
 // Detection is the outcome of the last connection test.
@@ -104,9 +60,11 @@ type Detection struct {
 
 // Config is a configured connector.
 type Config struct {
-	// Name identifies it ([a-z0-9][a-z0-9_.-]*); "" for an ad-hoc connector
-	// of a CLI run.
+	// Name identifies it ([a-z0-9][a-z0-9_.-]*). Ad-hoc connectors of a CLI
+	// run are named after their server (AdhocName) and not listed.
 	Name string `json:"name"`
+	// Adhoc marks a connector described on the command line, not stored.
+	Adhoc bool `json:"-"`
 	// Plugin is the plugin id ("imap").
 	Plugin string `json:"plugin"`
 	// Settings are the plugin's settings (validated by the plugin).
@@ -122,7 +80,7 @@ var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
 
 // Validate checks a configuration.
 func (c *Config) Validate() error {
-	if c.Name != "" && !namePattern.MatchString(c.Name) {
+	if !c.Adhoc && !namePattern.MatchString(c.Name) {
 		return fmt.Errorf("connector name %q: use lower-case letters, digits, '.', '_' and '-'", c.Name)
 	}
 	if c.Plugin == "" {
@@ -163,7 +121,7 @@ func (c *Config) Server() string {
 func (c *Config) AuthConfig() auth.Config {
 	ac := auth.Config{
 		AdminUser:      c.Auth.AdminUser,
-		HasAdminSecret: !c.Auth.AdminSecret.IsZero(),
+		HasAdminSecret: c.Auth.HasAdminSecret,
 		Method:         c.Auth.AdminMethod,
 	}
 	if d := c.Detection; d != nil && d.Report != nil && d.AdminUser == c.Auth.AdminUser {
@@ -172,13 +130,58 @@ func (c *Config) AuthConfig() auth.Config {
 	return ac
 }
 
-// Registry stores connectors.
-type Registry struct {
-	db *store.DB
+// AdhocName names the ad-hoc connector of a server and administrator,
+// so that its secrets and detection have a stable place.
+func AdhocName(server, admin string) string {
+	h := sha256.Sum256([]byte(server + "\x00" + admin))
+	return "adhoc-" + hex.EncodeToString(h[:8])
 }
 
-// NewRegistry returns the registry kept in db.
-func NewRegistry(db *store.DB) *Registry { return &Registry{db: db} }
+// Registry stores connectors; their secrets go to the secrets layer.
+type Registry struct {
+	db      *store.DB
+	secrets secrets.Store
+}
+
+// NewRegistry returns the registry kept in db, with secrets in sec.
+func NewRegistry(db *store.DB, sec secrets.Store) *Registry { return &Registry{db: db, secrets: sec} }
+
+// Secrets returns the secrets layer.
+func (r *Registry) Secrets() secrets.Store { return r.secrets }
+
+// SetAdminSecret stores c's administrator (or magic) password.
+func (r *Registry) SetAdminSecret(ctx context.Context, c *Config, value string) error {
+	if err := r.secrets.Put(ctx, secrets.ConnectorAdmin(c.Name), value); err != nil {
+		return err
+	}
+	c.Auth.HasAdminSecret = true
+	return nil
+}
+
+// SetUserSecret stores c's single-user password.
+func (r *Registry) SetUserSecret(ctx context.Context, c *Config, value string) error {
+	if err := r.secrets.Put(ctx, secrets.ConnectorUser(c.Name), value); err != nil {
+		return err
+	}
+	c.Auth.HasUserSecret = true
+	return nil
+}
+
+// AdminSecret reads c's administrator (or magic) password.
+func (r *Registry) AdminSecret(ctx context.Context, c *Config) (string, error) {
+	if !c.Auth.HasAdminSecret {
+		return "", errors.New("no administrator password is configured")
+	}
+	return r.secrets.Get(ctx, secrets.ConnectorAdmin(c.Name))
+}
+
+// UserSecret reads c's single-user password.
+func (r *Registry) UserSecret(ctx context.Context, c *Config) (string, error) {
+	if !c.Auth.HasUserSecret {
+		return "", errors.New("no user password is configured")
+	}
+	return r.secrets.Get(ctx, secrets.ConnectorUser(c.Name))
+}
 
 func key(name string) string { return store.Key("v1", "connector", name) }
 
@@ -203,8 +206,8 @@ func (r *Registry) Get(ctx context.Context, name string) (*Config, error) {
 
 // Put creates or replaces a connector.
 func (r *Registry) Put(ctx context.Context, c *Config) error {
-	if c.Name == "" {
-		return errors.New("a stored connector needs a name")
+	if c.Adhoc {
+		return errors.New("an ad-hoc connector is not stored")
 	}
 	if err := c.Validate(); err != nil {
 		return err
@@ -217,10 +220,13 @@ func (r *Registry) Put(ctx context.Context, c *Config) error {
 	return r.db.Put(ctx, key(c.Name), c)
 }
 
-// Delete removes a connector.
+// Delete removes a connector and its secrets.
 func (r *Registry) Delete(ctx context.Context, name string) error {
 	if _, err := r.Get(ctx, name); err != nil {
 		return err
+	}
+	if err := r.secrets.DeletePrefix(ctx, secrets.ConnectorPrefix(name)); err != nil {
+		return fmt.Errorf("delete the connector's secrets: %w", err)
 	}
 	return r.db.Delete(ctx, key(name))
 }
@@ -242,7 +248,7 @@ func (r *Registry) List(ctx context.Context) ([]*Config, error) {
 
 // LoadDetection fills in the stored detection of an ad-hoc connector.
 func (r *Registry) LoadDetection(ctx context.Context, c *Config) {
-	if c.Name != "" || c.Detection != nil {
+	if !c.Adhoc || c.Detection != nil {
 		return
 	}
 	var d Detection
@@ -255,7 +261,7 @@ func (r *Registry) LoadDetection(ctx context.Context, c *Config) {
 // connector, under its server and administrator).
 func (r *Registry) SaveDetection(ctx context.Context, c *Config, d *Detection) error {
 	c.Detection = d
-	if c.Name == "" {
+	if c.Adhoc {
 		return r.db.Put(ctx, adhocKey(c.Server(), c.Auth.AdminUser), d)
 	}
 	return r.Put(ctx, c)
@@ -269,8 +275,8 @@ func (r *Registry) Test(ctx context.Context, conn connector.Connector, c *Config
 		return nil, fmt.Errorf("connector %s cannot test connections", c.Plugin)
 	}
 	req := &connector.TestRequest{Settings: c.SettingsJSON(), SampleUser: sampleUser, UserSecret: userSecret}
-	if !c.Auth.AdminSecret.IsZero() {
-		secret, err := c.Auth.AdminSecret.Read()
+	if c.Auth.HasAdminSecret {
+		secret, err := r.AdminSecret(ctx, c)
 		if err != nil {
 			return nil, fmt.Errorf("administrator password: %w", err)
 		}

@@ -3,49 +3,38 @@ package connectors
 import (
 	"context"
 	"errors"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/ternmail/tern/core/internal/secrets"
 	"github.com/ternmail/tern/core/internal/store"
 	"github.com/ternmail/tern/sdk/connector"
 	"github.com/ternmail/tern/sdk/memconnector"
 )
 
 func openReg(t *testing.T) (*Registry, *store.DB) {
-	db, err := store.Open(t.TempDir(), &store.Options{NoSync: true})
+	dir := t.TempDir()
+	db, err := store.Open(dir, &store.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	return NewRegistry(db), db
-}
-
-func TestSecretRef(t *testing.T) {
-	f := filepath.Join(t.TempDir(), "pw")
-	os.WriteFile(f, []byte("s3cret\n"), 0o600)
-	if v, err := (SecretRef{File: f}).Read(); err != nil || v != "s3cret" {
-		t.Fatalf("file: %q %v", v, err)
+	sec, err := secrets.OpenEmbedded(filepath.Join(dir, "secrets.json"), filepath.Join(dir, "secrets.key"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Setenv("TERN_TEST_SECRET_REF", "from-env")
-	if v, err := (SecretRef{Env: "TERN_TEST_SECRET_REF"}).Read(); err != nil || v != "from-env" {
-		t.Fatalf("env: %q %v", v, err)
-	}
-	if _, err := (SecretRef{Env: "TERN_TEST_UNSET_VAR"}).Read(); err == nil || !strings.Contains(err.Error(), "TERN_TEST_UNSET_VAR") {
-		t.Fatalf("unset env: %v", err)
-	}
-	if !(SecretRef{}).IsZero() || (SecretRef{}).Available() {
-		t.Fatal("zero ref")
-	}
+	return NewRegistry(db, sec), db
 }
 
 func TestRegistryAndDetection(t *testing.T) {
 	reg, db := openReg(t)
 	ctx := context.Background()
-	t.Setenv("ADM_PW", "adm-Secret-1")
 	c := &Config{Name: "oldmail", Plugin: "mem", Settings: map[string]any{"host": "mail.example", "port": 993},
-		Auth: Auth{AdminUser: "admin", AdminMethod: "auto", AdminSecret: SecretRef{Env: "ADM_PW"}}}
+		Auth: Auth{AdminUser: "admin", AdminMethod: "auto"}}
+	if err := reg.SetAdminSecret(ctx, c, "adm-Secret-1"); err != nil {
+		t.Fatal(err)
+	}
 	if err := reg.Put(ctx, c); err != nil {
 		t.Fatal(err)
 	}
@@ -73,14 +62,15 @@ func TestRegistryAndDetection(t *testing.T) {
 	if _, err := got.AuthConfig().AdminMode(); err == nil {
 		t.Fatal("a detection for another administrator was used")
 	}
-	// No secret is stored anywhere.
-	keys, _ := db.Keys(ctx, "")
-	for _, k := range keys {
-		var raw any
-		db.Get(ctx, k, &raw)
-		if strings.Contains(k, "adm-Secret-1") {
-			t.Fatalf("secret in key %q", k)
+	// No secret is in the state store.
+	err = db.Scan(ctx, "", func(k string, v []byte) error {
+		if strings.Contains(k+string(v), "adm-Secret-1") {
+			t.Fatalf("secret in the store under %q", k)
 		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	list, _ := reg.List(ctx)
 	if len(list) != 1 {
@@ -92,12 +82,17 @@ func TestRegistryAndDetection(t *testing.T) {
 	if _, err := reg.Get(ctx, "oldmail"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("after delete: %v", err)
 	}
+	// Deleting a connector deletes its secrets.
+	if _, err := reg.Secrets().Get(ctx, secrets.ConnectorAdmin("oldmail")); !errors.Is(err, secrets.ErrNotFound) {
+		t.Fatalf("secret after delete: %v", err)
+	}
 	// Ad-hoc connectors keep their detection by server and administrator.
-	adhoc := &Config{Plugin: "mem", Settings: map[string]any{"host": "x"}, Auth: Auth{AdminUser: "admin", AdminSecret: SecretRef{Env: "ADM_PW"}}}
+	adhoc := &Config{Name: AdhocName("mem://x", "admin"), Adhoc: true, Plugin: "mem", Settings: map[string]any{"host": "x"}, Auth: Auth{AdminUser: "admin"}}
+	reg.SetAdminSecret(ctx, adhoc, "adm-Secret-1")
 	if _, err := reg.Test(ctx, mem, adhoc, "alice", ""); err != nil {
 		t.Fatal(err)
 	}
-	again := &Config{Plugin: "mem", Settings: map[string]any{"host": "x"}, Auth: Auth{AdminUser: "admin", AdminSecret: SecretRef{Env: "ADM_PW"}}}
+	again := &Config{Name: adhoc.Name, Adhoc: true, Plugin: "mem", Settings: map[string]any{"host": "x"}, Auth: Auth{AdminUser: "admin", HasAdminSecret: true}}
 	reg.LoadDetection(ctx, again)
 	if mode, err := again.AuthConfig().AdminMode(); err != nil || mode != connector.ModeAdminAuthzid {
 		t.Fatalf("ad-hoc detection not found again: %q %v", mode, err)

@@ -97,6 +97,20 @@ func (e *Engine) Run(ctx context.Context, job *Job) *Report {
 	if job.Progress == nil {
 		job.Progress = &Progress{}
 	}
+	onWait := func(label string) func(string) {
+		return func(reason string) {
+			if reason == "" {
+				r.log.Info("credentials available again; resuming", "side", label)
+			} else if job.Progress.Waiting() == "" {
+				r.log.Warn("paused: waiting for credentials", "side", label, "reason", reason)
+			}
+			if reason != "" {
+				reason = label + ": " + reason
+			}
+			job.Progress.setWaiting(reason)
+		}
+	}
+	r.src.onWait, r.tgt.onWait = onWait("source"), onWait("target")
 	rep := &Report{Mailbox: job.Mailbox, Source: job.Source.Label, Target: job.Target.Label, Started: time.Now().UTC()}
 	err := r.run(ctx, rep)
 	rep.Finished = time.Now().UTC()

@@ -2,12 +2,18 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"time"
 
 	"github.com/ternmail/tern/core/internal/ledger"
 	"github.com/ternmail/tern/sdk/connector"
 )
+
+// ErrWait marks an error of Endpoint.Request that passes by itself (the
+// secrets backend is sealed or unreachable): the job pauses, reports why
+// in Progress.Waiting, and carries on when Request succeeds again.
+var ErrWait = errors.New("waiting")
 
 // Endpoint is one side of a mailbox job.
 type Endpoint struct {
@@ -119,4 +125,16 @@ type Progress struct {
 	Skipped, Failed atomic.Int64
 	// FlagsUpdated counts flag changes synced.
 	FlagsUpdated atomic.Int64
+
+	waiting atomic.Pointer[string]
 }
+
+// Waiting returns why the job is paused, "" if it is not.
+func (p *Progress) Waiting() string {
+	if w := p.waiting.Load(); w != nil {
+		return *w
+	}
+	return ""
+}
+
+func (p *Progress) setWaiting(reason string) { p.waiting.Store(&reason) }

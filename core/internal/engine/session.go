@@ -2,7 +2,9 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"sync"
+	"time"
 
 	"github.com/ternmail/tern/sdk/connector"
 )
@@ -12,10 +14,11 @@ import (
 // connector.ErrUnavailable resets the generation it used, and the next call
 // opens a new session (once, however many workers saw the failure).
 type side struct {
-	ep    Endpoint
-	role  connector.Role
-	chunk int
-	red   *secrets
+	ep     Endpoint
+	role   connector.Role
+	chunk  int
+	red    *secrets
+	onWait func(reason string) // "" when the wait is over
 
 	mu  sync.Mutex
 	gen int
@@ -48,7 +51,7 @@ func (s *secrets) scrub(text string) string {
 }
 
 func (s *side) open(ctx context.Context) error {
-	req, err := s.ep.Request(ctx)
+	req, err := s.request(ctx)
 	if err != nil {
 		return err
 	}
@@ -124,4 +127,32 @@ func (s *side) close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closeLocked()
+}
+
+// request builds the open request. While the credential cannot be had
+// for a reason that passes (ErrWait: the secrets backend is sealed or
+// unreachable), it waits — holding the side, so every worker of the job
+// pauses — and reports the wait; it never gives up on its own.
+func (s *side) request(ctx context.Context) (*connector.OpenRequest, error) {
+	wait := time.Second
+	waiting := false
+	defer func() {
+		if waiting && s.onWait != nil {
+			s.onWait("")
+		}
+	}()
+	for {
+		req, err := s.ep.Request(ctx)
+		if err == nil || !errors.Is(err, ErrWait) {
+			return req, err
+		}
+		if s.onWait != nil {
+			s.onWait(s.red.scrub(err.Error()))
+		}
+		waiting = true
+		if !sleep(ctx, wait) {
+			return nil, context.Cause(ctx)
+		}
+		wait = min(2*wait, 30*time.Second)
+	}
 }

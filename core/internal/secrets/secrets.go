@@ -145,3 +145,56 @@ func Copy(ctx context.Context, from, to Store, prefix string) ([]string, error) 
 	}
 	return paths, nil
 }
+
+// Config chooses and configures the backend.
+type Config struct {
+	// Backend is "embedded" (default) or "vault".
+	Backend string `toml:"backend" json:"backend"`
+	// File and KeyFile are the embedded backend's encrypted file and key
+	// (default: secrets.json and secrets.key in the state directory).
+	File    string `toml:"file" json:"file,omitempty"`
+	KeyFile string `toml:"key_file" json:"key_file,omitempty"`
+	// Vault configures the vault backend.
+	Vault VaultConfig `toml:"vault" json:"vault,omitzero"`
+}
+
+// VaultConfig configures the Vault backend.
+type VaultConfig struct {
+	// Address is Vault's URL, e.g. https://vault.example:8200.
+	Address string `toml:"address" json:"address,omitempty"`
+	// CAFile is a PEM file of CAs to trust for Vault's certificate.
+	CAFile string `toml:"ca_file" json:"ca_file,omitempty"`
+	// Mount is the KV version 2 mount (default "secret"); Prefix is the
+	// path under it where Tern keeps its secrets (default "tern").
+	Mount  string `toml:"mount" json:"mount,omitempty"`
+	Prefix string `toml:"prefix" json:"prefix,omitempty"`
+	// Namespace is a Vault Enterprise namespace, if any.
+	Namespace string `toml:"namespace" json:"namespace,omitempty"`
+	// TokenFile holds a token (token auth). RoleIDFile and SecretIDFile
+	// hold an AppRole's credentials (AppRole auth, preferred); AppRoleMount
+	// is its mount (default "approle").
+	TokenFile    string `toml:"token_file" json:"token_file,omitempty"`
+	RoleIDFile   string `toml:"role_id_file" json:"role_id_file,omitempty"`
+	SecretIDFile string `toml:"secret_id_file" json:"secret_id_file,omitempty"`
+	AppRoleMount string `toml:"approle_mount" json:"approle_mount,omitempty"`
+}
+
+// Open opens the configured backend; stateDir is where the embedded
+// backend's files go by default. It fails when the backend is unusable, so
+// that a daemon refuses to start rather than fail later.
+func Open(ctx context.Context, cfg Config, stateDir string) (Store, error) {
+	switch cfg.Backend {
+	case "", "embedded":
+		file, key := cfg.File, cfg.KeyFile
+		if file == "" {
+			file = stateDir + "/secrets.json"
+		}
+		if key == "" {
+			key = stateDir + "/secrets.key"
+		}
+		return OpenEmbedded(file, key)
+	case "vault":
+		return OpenVault(ctx, cfg.Vault)
+	}
+	return nil, errors.New("secrets backend " + cfg.Backend + ": want embedded or vault")
+}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ternmail/tern/core/internal/connectors"
 	"github.com/ternmail/tern/core/internal/logx"
+	"github.com/ternmail/tern/core/internal/secrets"
 	"github.com/ternmail/tern/sdk/connector"
 )
 
@@ -92,6 +93,8 @@ func fail(c echo.Context, err error) error {
 		code = http.StatusNotImplemented
 	case errors.Is(err, connector.ErrAuth):
 		code = http.StatusUnprocessableEntity
+	case errors.Is(err, secrets.ErrUnavailable):
+		code = http.StatusServiceUnavailable
 	}
 	return c.JSON(code, apiError{logx.Scrub(err.Error())})
 }
@@ -121,23 +124,48 @@ func (a *API) getConnector(c echo.Context) error {
 	return c.JSON(http.StatusOK, cc)
 }
 
+// connectorInput is a connector as the API receives it: the passwords
+// are write-only, stored in the secrets layer and never sent back.
+type connectorInput struct {
+	connectors.Config
+	AdminPassword string `json:"admin_password,omitempty"`
+	UserPassword  string `json:"user_password,omitempty"`
+}
+
 func (a *API) createConnector(c echo.Context) error {
-	var in connectors.Config
+	var in connectorInput
 	if err := c.Bind(&in); err != nil {
 		return fail(c, badRequest("body: %v", err))
 	}
+	logx.Redact(in.AdminPassword)
+	logx.Redact(in.UserPassword)
 	ctx := c.Request().Context()
-	if _, err := a.Connectors.Get(ctx, in.Name); err == nil {
-		return c.JSON(http.StatusConflict, apiError{fmt.Sprintf("connector %q exists", in.Name)})
+	cc := &in.Config
+	if _, err := a.Connectors.Get(ctx, cc.Name); err == nil {
+		return c.JSON(http.StatusConflict, apiError{fmt.Sprintf("connector %q exists", cc.Name)})
 	}
-	if _, err := a.Plugins.Connector(in.Plugin); err != nil {
+	if _, err := a.Plugins.Connector(cc.Plugin); err != nil {
 		return fail(c, badRequest("%v", err))
 	}
-	in.Detection, in.Created = nil, in.Created.UTC()
-	if err := a.Connectors.Put(ctx, &in); err != nil {
+	cc.Detection, cc.Adhoc = nil, false
+	cc.Auth.HasAdminSecret, cc.Auth.HasUserSecret = in.AdminPassword != "", in.UserPassword != ""
+	if err := cc.Validate(); err != nil {
 		return fail(c, badRequest("%v", err))
 	}
-	return c.JSON(http.StatusCreated, &in)
+	if in.AdminPassword != "" {
+		if err := a.Connectors.SetAdminSecret(ctx, cc, in.AdminPassword); err != nil {
+			return fail(c, err)
+		}
+	}
+	if in.UserPassword != "" {
+		if err := a.Connectors.SetUserSecret(ctx, cc, in.UserPassword); err != nil {
+			return fail(c, err)
+		}
+	}
+	if err := a.Connectors.Put(ctx, cc); err != nil {
+		return fail(c, badRequest("%v", err))
+	}
+	return c.JSON(http.StatusCreated, cc)
 }
 
 func (a *API) deleteConnector(c echo.Context) error {
@@ -148,8 +176,10 @@ func (a *API) deleteConnector(c echo.Context) error {
 }
 
 type testRequest struct {
-	SampleUser string               `json:"sample_user"`
-	UserSecret connectors.SecretRef `json:"user_secret"`
+	SampleUser string `json:"sample_user"`
+	// UserPassword is the sample user's own password, used for this test
+	// only and not stored.
+	UserPassword string `json:"user_password"`
 }
 
 func (a *API) testConnector(c echo.Context) error {
@@ -162,19 +192,11 @@ func (a *API) testConnector(c echo.Context) error {
 	if err != nil {
 		return fail(c, err)
 	}
-	userSecret := ""
-	if !in.UserSecret.IsZero() {
-		if userSecret, err = in.UserSecret.Read(); err != nil {
-			return fail(c, badRequest("sample user's password: %v", err))
-		}
-		logx.Redact(userSecret)
+	logx.Redact(in.UserPassword)
+	if s, err := a.Connectors.AdminSecret(ctx, cc); err == nil {
+		logx.Redact(s)
 	}
-	if !cc.Auth.AdminSecret.IsZero() {
-		if s, err := cc.Auth.AdminSecret.Read(); err == nil {
-			logx.Redact(s)
-		}
-	}
-	d, err := a.Connectors.Test(ctx, conn, cc, in.SampleUser, userSecret)
+	d, err := a.Connectors.Test(ctx, conn, cc, in.SampleUser, in.UserPassword)
 	if err != nil {
 		return fail(c, err)
 	}
@@ -191,12 +213,12 @@ func (a *API) discoverUsers(c echo.Context) error {
 	if !ok {
 		return fail(c, connector.Errorf(connector.KindUnsupported, "connector %s cannot list users", cc.Plugin))
 	}
-	if cc.Auth.AdminUser == "" || cc.Auth.AdminSecret.IsZero() {
+	if cc.Auth.AdminUser == "" || !cc.Auth.HasAdminSecret {
 		return fail(c, badRequest("listing users needs the connector's administrator login"))
 	}
-	secret, err := cc.Auth.AdminSecret.Read()
+	secret, err := a.Connectors.AdminSecret(ctx, cc)
 	if err != nil {
-		return fail(c, badRequest("administrator password: %v", err))
+		return fail(c, err)
 	}
 	logx.Redact(secret)
 	mode, _ := cc.AuthConfig().AdminMode()

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/ternmail/tern/core/internal/connectors"
+	"github.com/ternmail/tern/core/internal/secrets"
 	"github.com/ternmail/tern/core/internal/store"
 	"github.com/ternmail/tern/sdk/connector"
 	"github.com/ternmail/tern/sdk/memconnector"
@@ -27,7 +28,12 @@ func (f fakePlugins) Connector(id string) (connector.Connector, error) {
 }
 
 func newTestAPI(t *testing.T) (http.Handler, string) {
-	db, err := store.Open(t.TempDir(), &store.Options{NoSync: true})
+	dir := t.TempDir()
+	db, err := store.Open(dir, &store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec, err := secrets.OpenEmbedded(filepath.Join(dir, "secrets.json"), filepath.Join(dir, "secrets.key"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +45,7 @@ func newTestAPI(t *testing.T) (http.Handler, string) {
 	mem := memconnector.New(&memconnector.Options{AdminUser: "admin", AdminPassword: "adm-Secret-7"})
 	mem.AddUser("alice", "a")
 	mem.AddUser("bob", "b")
-	s := New(Options{API: &API{Token: tok, Connectors: connectors.NewRegistry(db), Plugins: fakePlugins{"mem": mem}}})
+	s := New(Options{API: &API{Token: tok, Connectors: connectors.NewRegistry(db, sec), Plugins: fakePlugins{"mem": mem}}})
 	return s.Handler(), tok
 }
 
@@ -57,14 +63,13 @@ func do(t *testing.T, h http.Handler, tok, method, path, body string) (int, stri
 
 func TestAPIConnectorsTestAndDiscover(t *testing.T) {
 	h, tok := newTestAPI(t)
-	t.Setenv("TERN_API_TEST_ADMIN_PW", "adm-Secret-7")
 	if code, _ := do(t, h, "", "GET", "/api/v1/connectors", ""); code != http.StatusUnauthorized {
 		t.Fatalf("without token: %d", code)
 	}
 	if code, _ := do(t, h, "wrong", "GET", "/api/v1/connectors", ""); code != http.StatusUnauthorized {
 		t.Fatalf("wrong token: %d", code)
 	}
-	body := `{"name":"old","plugin":"mem","settings":{"host":"mail.example"},"auth":{"admin_user":"admin","admin_method":"auto","admin_secret":{"env":"TERN_API_TEST_ADMIN_PW"}}}`
+	body := `{"name":"old","plugin":"mem","settings":{"host":"mail.example"},"auth":{"admin_user":"admin","admin_method":"auto"},"admin_password":"adm-Secret-7"}`
 	if code, out := do(t, h, tok, "POST", "/api/v1/connectors", body); code != http.StatusCreated {
 		t.Fatalf("create: %d %s", code, out)
 	}
@@ -102,8 +107,11 @@ func TestAPIConnectorsTestAndDiscover(t *testing.T) {
 		t.Fatalf("unknown connector: %d", code)
 	}
 	// A wrong administrator password: the test reports it, nothing leaks.
-	os.Setenv("TERN_API_TEST_ADMIN_PW", "wrong-Secret-9")
-	_, out = do(t, h, tok, "POST", "/api/v1/connectors/old/test", `{"sample_user":"alice"}`)
+	bad := `{"name":"old2","plugin":"mem","auth":{"admin_user":"admin"},"admin_password":"wrong-Secret-9"}`
+	if code, out := do(t, h, tok, "POST", "/api/v1/connectors", bad); code != http.StatusCreated || strings.Contains(out, "wrong-Secret-9") {
+		t.Fatalf("create old2: %d %s", code, out)
+	}
+	_, out = do(t, h, tok, "POST", "/api/v1/connectors/old2/test", `{"sample_user":"alice"}`)
 	if !strings.Contains(out, `"ok":false`) || strings.Contains(out, "wrong-Secret-9") {
 		t.Fatalf("test with a wrong password: %s", out)
 	}
