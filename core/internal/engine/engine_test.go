@@ -530,3 +530,41 @@ func TestBatchCopies(t *testing.T) {
 		})
 	}
 }
+
+// A job whose credentials cannot be had for a while (the secrets backend
+// is sealed) pauses, says why, and carries on by itself.
+func TestPauseWhileCredentialsUnavailable(t *testing.T) {
+	e := newEnv(t, nil, nil, false)
+	seedCorpus(e.src, "alice")
+	job := e.job()
+	var sealed atomic.Bool
+	sealed.Store(true)
+	inner := job.Source.Request
+	job.Source.Request = func(ctx context.Context) (*connector.OpenRequest, error) {
+		if sealed.Load() {
+			return nil, fmt.Errorf("source credentials: %w: Vault is sealed", engine.ErrWait)
+		}
+		return inner(ctx)
+	}
+	job.Progress = &engine.Progress{}
+	done := make(chan *engine.Report)
+	go func() { done <- e.eng.Run(context.Background(), job) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for job.Progress.Waiting() == "" && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if w := job.Progress.Waiting(); !strings.Contains(w, "Vault is sealed") || !strings.Contains(w, "source") {
+		t.Fatalf("waiting = %q", w)
+	}
+	select {
+	case rep := <-done:
+		t.Fatalf("the job ended while credentials were unavailable: %s %s", rep.Status, rep.Error)
+	case <-time.After(1500 * time.Millisecond):
+	}
+	sealed.Store(false)
+	rep := <-done
+	if rep.Status != engine.StatusOK || rep.Totals.Copied != 13 || job.Progress.Waiting() != "" {
+		t.Fatalf("after the backend came back: %s copied %d waiting %q", rep.Status, rep.Totals.Copied, job.Progress.Waiting())
+	}
+	e.requireEqual()
+}
