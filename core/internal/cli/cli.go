@@ -30,6 +30,8 @@ Usage:
   tern users discover CONNECTOR
                                list the mailboxes a connector's administrator can see
   tern auth unblock --server S resume logins paused after repeated failures
+  tern status                  the daemon, the secrets backend and its Vault token
+  tern secrets list|migrate    show where secrets are; move them into Vault
   tern plugins [list|describe ID] [--plugins DIR]
                                show the installed connector plugins
   tern version                 print the version
@@ -56,6 +58,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runUsers(ctx, args[1:], stdout, stderr)
 	case "auth":
 		return runAuth(ctx, args[1:], stdout, stderr)
+	case "status":
+		return runStatus(ctx, args[1:], stdout, stderr)
+	case "secrets":
+		return runSecrets(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "tern %s (connector protocol %d.%d)\n", app.Version, connector.ProtocolVersion, connector.ProtocolVersionMinor)
 		return 0
