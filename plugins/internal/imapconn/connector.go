@@ -168,7 +168,13 @@ func (c *Connector) open(ctx context.Context, req *connector.OpenRequest, role c
 	if err != nil {
 		return nil, err
 	}
+	user := req.Credential.Username
+	if user == "" {
+		user = req.User
+	}
 	s := &session{
+		p:    c.p,
+		user: user,
 		cfg:  cfg,
 		role: role,
 		log:  opts.Logger,
@@ -190,12 +196,61 @@ func (c *Connector) open(ctx context.Context, req *connector.OpenRequest, role c
 	conn, err := s.pool.Get(ctx, "")
 	if err != nil {
 		s.pool.Close()
-		return nil, err
+		return nil, c.p.advise(req.Credential.Mode, err)
 	}
 	s.caps = conn.Caps()
+	if c.p.CheckInbox {
+		if err := checkInbox(ctx, conn, l); err != nil {
+			s.pool.Put(conn)
+			s.pool.Close()
+			return nil, err
+		}
+	}
 	s.pool.Put(conn)
 	s.log.Debug("imap session open", "addr", cfg.addr, "caps", capList(s.caps))
 	return s, nil
+}
+
+// advise adds the profile's LoginAdvice to a refused login.
+func (p *Profile) advise(mode string, err error) error {
+	if p.LoginAdvice == nil || connector.KindOf(err) != connector.KindAuth {
+		return err
+	}
+	if mode == "" {
+		mode = connector.ModePassword
+	}
+	if a := p.LoginAdvice(mode, err); a != "" {
+		return &advisedError{err: err, advice: a}
+	}
+	return err
+}
+
+// advisedError is an error with the profile's advice after its message;
+// it unwraps to the error, so its kind stays.
+type advisedError struct {
+	err    error
+	advice string
+}
+
+func (e *advisedError) Error() string { return e.err.Error() + ". " + e.advice }
+func (e *advisedError) Unwrap() error { return e.err }
+
+// checkInbox makes sure the mailbox that l logged in to has an INBOX
+// (Profile.CheckInbox).
+func checkInbox(ctx context.Context, conn *imapkit.Conn, l imapkit.Login) error {
+	err := conn.Do(ctx, "status INBOX", func() error {
+		_, err := conn.Client.Status("INBOX", &imap.StatusOptions{NumMessages: true}).Wait()
+		return err
+	})
+	if err == nil {
+		return nil
+	}
+	switch connector.KindOf(err) {
+	case connector.KindNotFound, connector.KindPermanent:
+		return &connector.Error{Kind: connector.KindNotFound, Err: err,
+			Message: l.Describe() + ": the login worked, but there is no INBOX: no such mailbox on this server (the server lets the login in without one; check the user name)"}
+	}
+	return err
 }
 
 func capList(caps imap.CapSet) string {
@@ -209,6 +264,8 @@ func capList(caps imap.CapSet) string {
 // session is what sources and targets share: the settings, the pool of
 // connections and what the server said about itself.
 type session struct {
+	p    *Profile
+	user string // the mailbox
 	cfg  *config
 	role connector.Role
 	log  *slog.Logger

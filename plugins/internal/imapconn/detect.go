@@ -67,9 +67,12 @@ type tester struct {
 	untrusted bool        // the certificate did not verify: no login tried
 	id        map[string]string
 
-	ns     bool // the namespace is known
-	prefix string
-	delim  string
+	ns         bool // the namespace is known
+	prefix     string
+	delim      string
+	other      bool // the other users' namespace is known
+	otherPfx   string
+	otherDelim string
 
 	// Outcomes by role, for the notes.
 	own          *connector.LoginAttempt // the administrator's own login
@@ -205,13 +208,14 @@ func (t *tester) try(ctx context.Context, mode string, l imapkit.Login, label st
 			}
 			if _, xerr := ac.Examine(ctx, "INBOX"); xerr != nil {
 				if !own {
-					err = fmt.Errorf("logged in, but INBOX does not open: %w", xerr)
+					err = fmt.Errorf(errNoInbox+": %w", xerr)
 				} else {
 					t.ownNoMailbox = xerr.Error()
 				}
 			} else if !t.ns {
-				if p, d, ok, nerr := ac.Namespace(ctx); nerr == nil && ok {
-					t.ns, t.prefix, t.delim = true, p, d
+				if ns, nerr := ac.Namespaces(ctx); nerr == nil && ns != nil && ns.Personal.OK {
+					t.ns, t.prefix, t.delim = true, ns.Personal.Prefix, ns.Personal.Delim
+					t.other, t.otherPfx, t.otherDelim = ns.Other.OK, ns.Other.Prefix, ns.Other.Delim
 				}
 			}
 		}
@@ -229,6 +233,10 @@ func (t *tester) try(ctx context.Context, mode string, l imapkit.Login, label st
 	a.OK = true
 	return a
 }
+
+// errNoInbox starts the error of a login that worked but whose INBOX
+// did not open.
+const errNoInbox = "logged in, but INBOX does not open"
 
 // checkMaster makes sure a master-user string that worked did open the
 // user's mailbox: a server without master users may take "alice*admin"
@@ -346,7 +354,16 @@ func (t *tester) notes() {
 
 func (t *tester) profileNotes() {
 	if t.c.p.DetectionNotes != nil {
-		t.rep.Notes = append(t.rep.Notes, t.c.p.DetectionNotes(&Detection{Report: t.rep, Prefix: t.prefix, Delimiter: t.delim, NamespaceKnown: t.ns})...)
+		d := &Detection{Report: t.rep, Prefix: t.prefix, Delimiter: t.delim, NamespaceKnown: t.ns,
+			OtherUsersPrefix: t.otherPfx, OtherUsersDelimiter: t.otherDelim, OtherUsersKnown: t.other, SampleUser: t.req.SampleUser}
+		if t.req.Admin != nil {
+			d.Admin = t.req.Admin.AuthUser
+		}
+		if t.own != nil {
+			own := *t.own
+			d.AdminOwn = &own
+		}
+		t.rep.Notes = append(t.rep.Notes, t.c.p.DetectionNotes(d)...)
 	}
 }
 
@@ -357,13 +374,22 @@ func (t *tester) adminNotes(user string) {
 	authorization := slices.ContainsFunc(t.admin, func(a *connector.LoginAttempt) bool {
 		return !a.OK && strings.Contains(a.Error, string(imap.ResponseCodeAuthorizationFailed))
 	})
+	noInbox := slices.ContainsFunc(t.admin, func(a *connector.LoginAttempt) bool {
+		return !a.OK && strings.HasPrefix(a.Error, errNoInbox)
+	})
 	switch {
 	case t.anyUser != "":
 		// Said below: the password is a magic password.
+	case !anyOK && noInbox:
+		// The server let the administrator in for the user (Cyrus does so
+		// for any name), but there is no mailbox behind it.
+		t.note("The administrator %s logged in for %s, but %s's INBOX does not open: check that the sample user exists (Cyrus lets an administrator log in for any name, even one without a mailbox).", admin, user, user)
 	case t.own.OK && !anyOK && len(t.admin) > 0:
 		cyrus := ""
 		if p := t.rep.Server.Product; p == "" || strings.HasPrefix(p, "Cyrus") {
-			cyrus = " (on Cyrus it must be listed in proxyservers in imapd.conf, not only in admins)"
+			// Cyrus lets every account in admins act for users;
+			// proxyservers lets other accounts do so (a Murder frontend).
+			cyrus = " (on Cyrus it must be listed in proxyservers or in admins in imapd.conf)"
 		}
 		t.note("The administrator %s logs in, but the server does not let it act for %s by any method tried: the administrator may not act for users%s. Without that, use self-service (each user's own password).", admin, user, cyrus)
 	case !t.own.OK && anyOK:

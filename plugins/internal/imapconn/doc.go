@@ -1,8 +1,9 @@
 // Package imapconn is the IMAP connector that Tern's IMAP-speaking
 // connectors share: any IMAP4rev1 server as a migration source, a target,
 // or both. A [Profile] makes it one connector or another: [Generic] is
-// tern-connector-imap (plugins/imap), and plugins/postfix/postfixconn's
-// profile is tern-connector-postfix. The IMAP plumbing (dialing, logins,
+// tern-connector-imap (plugins/imap), plugins/postfix/postfixconn's
+// profile is tern-connector-postfix, and plugins/cyrus/cyrusconn's
+// tern-connector-cyrus. The IMAP plumbing (dialing, logins,
 // errors, trace, pools, MULTIAPPEND) lives in plugins/internal/imapkit.
 //
 // # Profiles
@@ -15,11 +16,42 @@
 // left out and show in the schema; the settings and their validation stay
 // one list, schema.go); the credential modes offered, preferred first
 // (others are refused with ErrInvalid, and a connection test tries only
-// these); and hooks for what a server family does differently: listing
-// users (a connection logged in as the administrator is handed to the
-// hook; without one the connector is no UserLister in its description
-// and ListUsers returns ErrUnsupported) and advice in connection tests. A
-// profile that makes no sense panics in New, so at the plugin's start.
+// these); and hooks for what a server family does differently:
+//
+//   - ListUsers: listing users. ListUsers logs the administrator in as
+//     itself (its own login, whatever the request's Mode) and hands the
+//     hook a [UserListing]: the connection, the administrator's name and
+//     the page size ([UsersPageSize]); a refused login is KindAuth naming
+//     the administrator. Without the hook the connector is no UserLister
+//     in its description and ListUsers returns ErrUnsupported.
+//   - DetectionNotes: advice in connection tests, from a [Detection]
+//     (the report, the personal and other users' namespaces, the sample
+//     user, the administrator and its own login's outcome).
+//   - LoginAdvice: advice added to a refused login's error when a session
+//     opens (it keeps its kind): which server setting lets an
+//     administrator act for users, that self-service is the way without.
+//   - CheckInbox: the open also asks STATUS INBOX, for servers that let a
+//     login in without a mailbox behind it (Cyrus, for an administrator
+//     acting for any name); a missing INBOX is KindNotFound.
+//   - InboxUnlisted: asked by Folders when LIST shows no INBOX, so that a
+//     server that hides a mailbox's folders from its own user is an error
+//     rather than an empty mailbox.
+//
+// A profile that makes no sense panics in New, so at the plugin's start.
+//
+// # Listing users: only where the server tells
+//
+// IMAP has no command that lists a server's users. Cyrus shows an
+// administrator every user's mailbox in the other users' namespace, and
+// its profile lists them from there. Generic (tern-connector-imap) does
+// not offer listing, even on servers that have an other users'
+// namespace: the capability is announced per connector, not per server,
+// so the console would offer it for Dovecot, Exchange and Gmail, where it
+// fails; and where such a namespace exists outside Cyrus (Dovecot with
+// ACLs and shared mailboxes, Courier) it holds the users who shared
+// folders with the account, not the server's users: a list that looks
+// complete and is not. On a Cyrus server, Generic's connection test
+// points at the cyrus connector instead.
 //
 // # Sessions and connections
 //
@@ -180,7 +212,8 @@
 //     connection.
 //
 // Every connection of a session logs in the same way, the go-imap ones
-// and the MULTIAPPEND ones of copies alike. Dovecot tells a wrong
+// and the MULTIAPPEND ones of copies alike. A profile with CheckInbox
+// also makes sure the mailbox has an INBOX when the session opens. Dovecot tells a wrong
 // administrator password (AUTHENTICATIONFAILED) from a user that does not
 // exist behind a correct one (AUTHORIZATIONFAILED), and the errors say
 // so; where a server does not tell, the error says that it does not.
@@ -225,7 +258,9 @@
 // administrator was given (core's "auto" method only takes those), else
 // the magic password, and the user's own password only when neither
 // worked. Notes read the outcomes: an administrator that logs in but may
-// act for nobody (Cyrus without proxyservers: use self-service), a master
+// act for nobody (on Cyrus: in neither admins nor proxyservers; use
+// self-service), a login for a user whose INBOX does not open (Cyrus lets
+// an administrator in for any name: check the user exists), a master
 // user that cannot log in as itself (harmless), a wrong administrator
 // password, a sample user that does not exist, a refused magic password,
 // no SASL PLAIN, plaintext, the "INBOX." namespace; then the profile's

@@ -91,11 +91,16 @@ func (s *session) Folders(ctx context.Context) (*connector.Hierarchy, error) {
 			return err
 		}
 		h = &connector.Hierarchy{Delimiter: ns.delim, Prefix: ns.prefix}
+		inbox := false
 		for _, l := range list {
 			if ns.isForeign(l.Mailbox) {
 				continue
 			}
 			h.Folders = append(h.Folders, folderOf(l))
+			inbox = inbox || strings.EqualFold(l.Mailbox, "INBOX")
+		}
+		if !inbox && s.p.InboxUnlisted != nil {
+			return s.p.InboxUnlisted(s.user, h)
 		}
 		return nil
 	})

@@ -40,13 +40,34 @@ type Profile struct {
 	// connection test tries only these, recommending the first that works
 	// in this order.
 	CredentialModes []string
-	// ListUsers, if set, lists the mailboxes the administrator can see
-	// over conn, a connection logged in as the administrator (its own
-	// login); it makes the connector a connector.UserLister.
-	ListUsers func(ctx context.Context, conn *imapkit.Conn, fn func([]connector.User) error) error
+	// ListUsers, if set, lists the mailboxes the administrator can see,
+	// calling fn with pages of users, over l.Conn, a connection logged in
+	// as the administrator (its own login); it makes the connector a
+	// connector.UserLister.
+	ListUsers func(ctx context.Context, l *UserListing, fn func([]connector.User) error) error
 	// DetectionNotes, if set, adds the profile's advice to a connection
 	// test's report.
 	DetectionNotes func(d *Detection) []string
+	// LoginAdvice, if set, is asked when opening a session fails because
+	// the login was refused (connector.KindAuth), with the credential
+	// mode; what it returns, if not "", is added to the error's message
+	// (e.g. which server setting lets an administrator act for users, and
+	// that self-service is the way without one). The error keeps its kind.
+	LoginAdvice func(mode string, err error) string
+	// CheckInbox makes opening a session also check that the mailbox's
+	// INBOX exists (STATUS INBOX), for servers where a login can work
+	// without a mailbox behind it: Cyrus lets an administrator act for
+	// any name, existing or not, and a session on a mailbox that does not
+	// exist would list no folders rather than fail. A missing INBOX is
+	// connector.KindNotFound.
+	CheckInbox bool
+	// InboxUnlisted, if set, is called by Folders when the server's LIST
+	// shows no INBOX for user, with the hierarchy as listed; an error it
+	// returns is Folders' error. A server that hides a mailbox's folders
+	// from its own user (Cyrus with "." as separator, for a user whose
+	// name holds a ".") would otherwise look like an empty mailbox, and a
+	// migration would copy nothing without a word.
+	InboxUnlisted func(user string, h *connector.Hierarchy) error
 
 	defaults Settings // Defaults, decoded
 	schema   json.RawMessage
@@ -61,6 +82,27 @@ type Detection struct {
 	// worked and the server has NAMESPACE (NamespaceKnown).
 	Prefix, Delimiter string
 	NamespaceKnown    bool
+	// OtherUsersPrefix and OtherUsersDelimiter are the other users'
+	// namespace's ("user/" on Cyrus), when NamespaceKnown and the server
+	// has one (OtherUsersKnown).
+	OtherUsersPrefix, OtherUsersDelimiter string
+	OtherUsersKnown                       bool
+	// SampleUser and Admin are the test request's sample user and
+	// administrator login name ("" if none).
+	SampleUser, Admin string
+	// AdminOwn is the administrator's own login (also in Report.Attempts),
+	// nil if it was not tried.
+	AdminOwn *connector.LoginAttempt
+}
+
+// UserListing is what Profile.ListUsers works with.
+type UserListing struct {
+	// Conn is logged in as the administrator itself (not for a user).
+	Conn *imapkit.Conn
+	// Admin is the administrator's login name.
+	Admin string
+	// PageSize is the suggested number of users per call of fn.
+	PageSize int
 }
 
 // Generic is the profile of tern-connector-imap: any IMAP4rev1 server,
@@ -75,6 +117,16 @@ var Generic = &Profile{
 	CredentialModes: []string{
 		connector.ModeAdminAuthzid, connector.ModeAdminMaster, connector.ModeAdminProxyAuth, connector.ModePassword,
 	},
+	DetectionNotes: genericNotes,
+}
+
+// genericNotes points at the connector made for the server, where Tern
+// has one.
+func genericNotes(d *Detection) []string {
+	if strings.HasPrefix(d.Report.Server.Product, "Cyrus") {
+		return []string{"The server is Cyrus IMAP: the cyrus connector (tern-connector-cyrus) reads its namespaces the same way and can also list its users (tern users discover)."}
+	}
+	return nil
 }
 
 var knownModes = []string{connector.ModePassword, connector.ModeAdminAuthzid, connector.ModeAdminMaster, connector.ModeAdminProxyAuth}

@@ -2,6 +2,7 @@ package imapconn
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/ternmail/tern/plugins/internal/imapkit"
 	"github.com/ternmail/tern/sdk/connector"
@@ -30,8 +31,15 @@ func (c *Connector) ListUsers(ctx context.Context, req *connector.ListUsersReque
 	}
 	conn, err := imapkit.Dial(ctx, opts)
 	if err != nil {
+		if connector.KindOf(err) == connector.KindAuth {
+			return connector.Wrap(connector.KindAuth, fmt.Sprintf("listing users: the administrator %q could not log in as itself", req.Admin.AuthUser), err)
+		}
 		return err
 	}
 	defer conn.Close()
-	return c.p.ListUsers(ctx, conn, fn)
+	return c.p.ListUsers(ctx, &UserListing{Conn: conn, Admin: req.Admin.AuthUser, PageSize: UsersPageSize}, fn)
 }
+
+// UsersPageSize is the number of users ListUsers hands to its callback
+// at a time.
+const UsersPageSize = 500

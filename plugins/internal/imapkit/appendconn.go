@@ -283,15 +283,48 @@ func (c *AppendConn) ServerID(ctx context.Context) (map[string]string, error) {
 // (RFC 2342), ok false where the server has no NAMESPACE or no personal
 // namespace.
 func (c *AppendConn) Namespace(ctx context.Context) (prefix, delim string, ok bool, err error) {
-	if !c.caps.Has(imap.CapNamespace) {
-		return "", "", false, nil
+	ns, err := c.Namespaces(ctx)
+	if err != nil || ns == nil || !ns.Personal.OK {
+		return "", "", false, err
 	}
-	err = c.simple(ctx, "namespace", "NAMESPACE", func(r *response) {
+	return ns.Personal.Prefix, ns.Personal.Delim, true, nil
+}
+
+// NamespaceEntry is the first namespace of one kind in a NAMESPACE
+// response: its prefix and delimiter ("" for none), OK false when the
+// server has none of that kind (NIL).
+type NamespaceEntry struct {
+	Prefix, Delim string
+	OK            bool
+}
+
+// Namespaces is what NAMESPACE (RFC 2342) says: the first personal,
+// other users' and shared namespace. Cyrus shows its users' mailboxes to
+// an administrator in the other users' namespace ("user/", or "Other
+// Users/" with altnamespace).
+type Namespaces struct {
+	Personal, Other, Shared NamespaceEntry
+}
+
+// Namespaces asks NAMESPACE; nil (and no error) where the server has no
+// NAMESPACE.
+func (c *AppendConn) Namespaces(ctx context.Context) (*Namespaces, error) {
+	if !c.caps.Has(imap.CapNamespace) {
+		return nil, nil
+	}
+	var ns *Namespaces
+	err := c.simple(ctx, "namespace", "NAMESPACE", func(r *response) {
 		if r.kind == "NAMESPACE" {
-			prefix, delim, ok = parsePersonalNamespace(r.rest)
+			ns = parseNamespaces(r.rest)
 		}
 	})
-	return prefix, delim, ok, err
+	if err != nil {
+		return nil, err
+	}
+	if ns == nil {
+		ns = &Namespaces{}
+	}
+	return ns, nil
 }
 
 // proxyAuth sends PROXYAUTH user (Sun Java System Messaging Server): the
@@ -817,15 +850,52 @@ func parseIDList(s string) map[string]string {
 // parsePersonalNamespace returns the first personal namespace of a
 // NAMESPACE response: (("INBOX." ".")) NIL NIL.
 func parsePersonalNamespace(s string) (prefix, delim string, ok bool) {
+	p := parseNamespaces(s).Personal
+	return p.Prefix, p.Delim, p.OK
+}
+
+// parseNamespaces reads the three parts of a NAMESPACE response
+// (personal, other users', shared), each NIL or a list of descriptors
+// ("prefix" "delim" extensions...), and keeps the first descriptor of
+// each.
+func parseNamespaces(s string) *Namespaces {
+	ns := &Namespaces{}
+	parts := []*NamespaceEntry{&ns.Personal, &ns.Other, &ns.Shared}
 	t := sexpTokens(s)
-	if len(t) < 4 || t[0] != "(" || t[1] != "(" {
-		return "", "", false
+	for i, part := 0, 0; i < len(t) && part < len(parts); part++ {
+		if t[i] == nilToken {
+			i++
+			continue
+		}
+		if t[i] != "(" {
+			break
+		}
+		// The part's list: skip to its end, reading the first descriptor.
+		depth := 0
+		first := true
+		for ; i < len(t); i++ {
+			switch t[i] {
+			case "(":
+				depth++
+				if depth == 2 && first && i+2 < len(t) && t[i+1] != "(" && t[i+1] != ")" && t[i+1] != nilToken {
+					e := parts[part]
+					e.Prefix, e.Delim, e.OK = t[i+1], t[i+2], true
+					if e.Delim == nilToken || e.Delim == ")" {
+						e.Delim = ""
+					}
+					first = false
+				}
+				continue
+			case ")":
+				depth--
+			}
+			if depth == 0 {
+				i++
+				break
+			}
+		}
 	}
-	prefix, delim = t[2], t[3]
-	if delim == nilToken {
-		delim = ""
-	}
-	return prefix, delim, prefix != nilToken
+	return ns
 }
 
 // handOver ends c's use of its connection, which was logged in by c, and

@@ -372,6 +372,18 @@ func TestParseIDAndNamespace(t *testing.T) {
 			t.Errorf("%s: %q %q %v", in, p, d, ok)
 		}
 	}
+	for in, want := range map[string]Namespaces{
+		`(("INBOX/" "/")) (("user/" "/")) (("" "/"))`:                            {Personal: NamespaceEntry{"INBOX/", "/", true}, Other: NamespaceEntry{"user/", "/", true}, Shared: NamespaceEntry{"", "/", true}},
+		`NIL (("user." ".")) (("" "."))`:                                         {Other: NamespaceEntry{"user.", ".", true}, Shared: NamespaceEntry{"", ".", true}},
+		`(("" "/" "X-PARAM" ("a" "b")) ("#mh/" "/")) (("Other Users/" "/")) NIL`: {Personal: NamespaceEntry{"", "/", true}, Other: NamespaceEntry{"Other Users/", "/", true}},
+		`NIL NIL NIL`:        {},
+		`(("" NIL)) NIL NIL`: {Personal: NamespaceEntry{"", "", true}},
+		`garbage`:            {},
+	} {
+		if got := parseNamespaces(in); *got != want {
+			t.Errorf("%s: %+v, want %+v", in, *got, want)
+		}
+	}
 	// The master instance announces its prefix; ID names Dovecot.
 	o := masterOptions(t, nil, &recorder{level: slog.LevelInfo})
 	c, err := DialAppend(ctxFor(t), o)

@@ -1,5 +1,5 @@
 // Package imapkit holds the go-imap v2 plumbing that Tern's IMAP-speaking
-// connectors share (imap, postfix, and later cyrus): dialing with a TLS
+// connectors share (imap, postfix, cyrus): dialing with a TLS
 // mode, logging in, binding operations to a context, classifying errors,
 // tracing the protocol without secrets, and a small pool of connections
 // that reconnects on its own. It also holds a second, narrow IMAP client
@@ -121,8 +121,9 @@
 // probing a server for a connection test, where it keeps what go-imap
 // hides: the greeting line (the real one, read before STARTTLS), the
 // capabilities before and after the login as the server spelled them,
-// the TLS state, ID (RFC 2971) and the personal namespace (EXAMINE opens
-// the mailbox read-only).
+// the TLS state, ID (RFC 2971) and the namespaces ([AppendConn.Namespaces]:
+// the first personal, other users' and shared one; EXAMINE opens the
+// mailbox read-only).
 //
 // It is dialled by the same code as [Conn] (TLS modes, verification,
 // STARTTLS done by imapkit), sits on the same wire connection (contexts,
