@@ -129,10 +129,11 @@ func (h *harness) args(extra ...string) []string {
 	if h.source != nil {
 		src = *h.source
 	}
-	a := []string{"migrate", "--state", h.state, "--plugins", binDir, "--json", "--progress", "100ms",
-		"--source", "imap", "--source-host", src.Host, "--source-port", strconv.Itoa(src.Port), "--source-tls", "starttls", "--source-ca-file", testserver.CAFile(),
-		"--target", "imap", "--target-host", dst.Host, "--target-port", strconv.Itoa(dst.TLSPort), "--target-tls", "implicit", "--target-ca-file", testserver.CAFile(),
+	a := []string{"migrate", "--state", h.state, "--plugins", binDir, "--json", "--progress", "100ms"}
+	if !slices.Contains(extra, "--source-connector") {
+		a = append(a, "--source", "imap", "--source-host", src.Host, "--source-port", strconv.Itoa(src.Port), "--source-tls", "starttls", "--source-ca-file", testserver.CAFile())
 	}
+	a = append(a, "--target", "imap", "--target-host", dst.Host, "--target-port", strconv.Itoa(dst.TLSPort), "--target-tls", "implicit", "--target-ca-file", testserver.CAFile())
 	return append(a, extra...)
 }
 

@@ -136,6 +136,9 @@ func (f *endpointFlags) apply(fs *flag.FlagSet, c *EndpointConfig) error {
 func (c *EndpointConfig) resolve(ctx context.Context, reg *connectors.Registry, side string) (*connectors.Config, error) {
 	envPrefix := "TERN_" + strings.ToUpper(side) + "_"
 	var cc *connectors.Config
+	if c.Use != "" && c.Connector != "" {
+		return nil, fmt.Errorf("%s: give --%s PLUGIN or --%s-connector NAME, not both", side, side, side)
+	}
 	if c.Use != "" {
 		stored, err := reg.Get(ctx, c.Use)
 		if err != nil {
