@@ -340,7 +340,7 @@ func (t *tester) notes() {
 	}
 	if t.ns && t.prefix != "" {
 		style := ""
-		if t.prefix == "INBOX." && t.delim == "." {
+		if t.prefix == "INBOX." && t.delim == "." && !strings.HasPrefix(t.rep.Server.Product, "Cyrus") {
 			style = " (Maildir++ style)"
 		}
 		t.note("Folders live under the personal namespace %q with separator %q%s; Tern reads this from NAMESPACE and maps folder names itself.", t.prefix, t.delim, style)
