@@ -34,6 +34,10 @@ func TestErrorKinds(t *testing.T) {
 	if connector.IsTemporary(connector.ErrTooLarge) || connector.KindOf(connector.ErrTooLarge) != connector.KindTooLarge {
 		t.Fatalf("sentinel ErrTooLarge misclassified")
 	}
+	inner := errors.New("connection reset")
+	if e := connector.Errorf(connector.KindUnavailable, "fetch: %w", inner); e.Error() != "fetch: connection reset" || !errors.Is(e, inner) {
+		t.Fatalf("Errorf with %%w: %q", e.Error())
+	}
 	cause := errors.New("eof")
 	w := connector.Wrap(connector.KindUnavailable, "read", cause)
 	if !errors.Is(w, cause) || !errors.Is(w, connector.ErrUnavailable) || w.Error() != "read: eof" {

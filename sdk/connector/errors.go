@@ -100,11 +100,14 @@ type Error struct {
 	// Err is the cause, if any (not sent over the wire; its text is part of
 	// Message).
 	Err error
+
+	// complete says Message already holds Err's text (Errorf with %w).
+	complete bool
 }
 
 func (e *Error) Error() string {
 	msg := e.Message
-	if e.Err != nil {
+	if e.Err != nil && !e.complete {
 		if msg == "" {
 			msg = e.Err.Error()
 		} else {
@@ -129,7 +132,7 @@ func (e *Error) Is(target error) bool {
 // Errorf returns an error of kind k with a formatted message; %w wraps.
 func Errorf(k Kind, format string, args ...any) error {
 	err := fmt.Errorf(format, args...)
-	return &Error{Kind: k, Message: err.Error(), Err: errors.Unwrap(err)}
+	return &Error{Kind: k, Message: err.Error(), Err: errors.Unwrap(err), complete: true}
 }
 
 // Wrap classifies err as kind k with a message prefix; nil stays nil.
