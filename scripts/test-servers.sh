@@ -31,8 +31,10 @@
 #
 # Other servers plug in as scripts of their own, listed in EXTRA_SERVERS
 # below and run after the Dovecot instances with the same argument (start,
-# stop, status); scripts/cyrus.sh runs the Cyrus instances. A failure of
-# one of them fails this script, after everything else was started.
+# stop, status); scripts/cyrus.sh runs the Cyrus instances and
+# scripts/vaultserver.sh a real HashiCorp Vault (HTTP 18200, HTTPS 18201;
+# its env is printed with ours). A failure of one of them fails this
+# script, after everything else was started.
 #
 # Root of all state: TERN_TEST_SERVERS_DIR (default /tmp/tern-test-servers).
 # The TLS certificates are signed by a CA made here: $DIR/ca.pem.
@@ -201,7 +203,7 @@ instances() {
 
 # The scripts of the other servers (in scripts/), each taking start, stop
 # and status. Add yours here.
-EXTRA_SERVERS=(cyrus.sh)
+EXTRA_SERVERS=(cyrus.sh vaultserver.sh)
 
 # extra_servers ARG runs them; a missing script is skipped.
 extra_servers() {
@@ -245,6 +247,7 @@ env)
 	echo "TERN_TEST_PASSWORD=$PASSWORD"
 	echo "TERN_TEST_MASTER_PASSWORD=$MASTER_PASSWORD"
 	echo "TERN_TEST_CA=$DIR/ca.pem"
+	[ ! -x "$HERE/vaultserver.sh" ] || "$HERE/vaultserver.sh" env
 	;;
 *)
 	echo "usage: $0 start|stop|status|env" >&2
