@@ -188,7 +188,7 @@ func TestLeakSearch(t *testing.T) {
 	for _, backend := range []string{"embedded", "vault"} {
 		t.Run(backend, func(t *testing.T) {
 			testserver.Ensure(t)
-			work := t.TempDir() // everything Tern writes: the state directory, the report
+			work := t.TempDir()  // everything Tern writes: the state directory, the report
 			input := t.TempDir() // what the administrator gives it (searched, of course, by nobody)
 			state := filepath.Join(work, "state")
 			// Per-user passwords on the master Dovecot, from the user list.
