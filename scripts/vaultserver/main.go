@@ -20,6 +20,9 @@
 // ./sdk directory; outside Vault's repository the released sdk v0.20.0 is
 // the one that builds with it, hence the replace directive in go.mod.
 //
+// Vault's source is under the Business Source License (BUSL-1.1); this
+// program is a test tool and never part of what Tern builds or ships.
+//
 // What is left out of a real `vault server`: the CLI, the UI, storage
 // backends other than in-memory, HA and clustering, and every plugin but
 // KV and AppRole (Vault's registry of built-in plugins would link every
