@@ -122,6 +122,7 @@ func (e *Engine) Run(ctx context.Context, job *Job) *Report {
 	case err != nil:
 		rep.Status = StatusFailed
 		rep.Error = red.scrub(err.Error())
+		rep.ErrorKind = connector.KindOf(err)
 	case rep.Totals.Failed > 0 || rep.Totals.Skipped > 0 || slices.ContainsFunc(rep.Folders, func(f *FolderReport) bool { return f.Error != "" }):
 		rep.Status = StatusPartial
 	default:

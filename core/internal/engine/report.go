@@ -3,6 +3,8 @@ package engine
 import (
 	"strings"
 	"time"
+
+	"github.com/ternmail/tern/sdk/connector"
 )
 
 // Status is the outcome of a job.
@@ -22,17 +24,20 @@ const (
 
 // Report is the result of a job.
 type Report struct {
-	Mailbox  string          `json:"mailbox"`
-	Source   string          `json:"source"`
-	Target   string          `json:"target"`
-	Status   Status          `json:"status"`
-	Error    string          `json:"error,omitempty"`
-	Started  time.Time       `json:"started"`
-	Finished time.Time       `json:"finished"`
-	Duration time.Duration   `json:"duration_ns"`
-	Totals   Counts          `json:"totals"`
-	Folders  []*FolderReport `json:"folders"`
-	Excluded []string        `json:"excluded_folders,omitempty"`
+	Mailbox string `json:"mailbox"`
+	Source  string `json:"source"`
+	Target  string `json:"target"`
+	Status  Status `json:"status"`
+	Error   string `json:"error,omitempty"`
+	// ErrorKind classifies Error (auth, temporary, …), so that a scheduler
+	// can tell a pass to retry from one to give up on.
+	ErrorKind connector.Kind  `json:"error_kind,omitzero"`
+	Started   time.Time       `json:"started"`
+	Finished  time.Time       `json:"finished"`
+	Duration  time.Duration   `json:"duration_ns"`
+	Totals    Counts          `json:"totals"`
+	Folders   []*FolderReport `json:"folders"`
+	Excluded  []string        `json:"excluded_folders,omitempty"`
 }
 
 // Counts are a folder's or a job's message counts.
