@@ -65,6 +65,11 @@ func (r *run) runTask(ctx context.Context, t *task) {
 	if ctx.Err() != nil {
 		return // the entries stay in flight and are reconciled next time
 	}
+	if r.limiter != nil {
+		if err := r.limiter.WaitN(ctx, len(t.items)); err != nil {
+			return
+		}
+	}
 	var largest int64
 	for _, it := range t.items {
 		largest = max(largest, it.msg.Size)

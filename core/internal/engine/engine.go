@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"golang.org/x/sync/semaphore"
+	"golang.org/x/time/rate"
 
 	"github.com/ternmail/tern/core/internal/ledger"
 	"github.com/ternmail/tern/sdk/connector"
@@ -70,6 +71,8 @@ type run struct {
 	claimed map[string]bool // target folder + "\x00" + ref, claimed in this run
 
 	noDirectCopy atomic.Bool // source and target sessions cannot copy directly
+
+	limiter *rate.Limiter // the mailbox's copy rate, if capped
 }
 
 // errMailbox marks errors that end the whole job.
@@ -93,6 +96,9 @@ func (e *Engine) Run(ctx context.Context, job *Job) *Report {
 		src:     &side{ep: job.Source, role: connector.RoleSource, chunk: opts.ChunkSize, red: red},
 		tgt:     &side{ep: job.Target, role: connector.RoleTarget, chunk: opts.ChunkSize, red: red},
 		claimed: make(map[string]bool),
+	}
+	if opts.MessagesPerSecond > 0 {
+		r.limiter = rate.NewLimiter(rate.Limit(opts.MessagesPerSecond), opts.BatchSize)
 	}
 	if job.Progress == nil {
 		job.Progress = &Progress{}

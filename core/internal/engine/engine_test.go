@@ -568,3 +568,60 @@ func TestPauseWhileCredentialsUnavailable(t *testing.T) {
 	}
 	e.requireEqual()
 }
+
+// NoFlags copies messages without their flags, and a later pass syncs
+// none; bytes and dates still arrive unchanged.
+func TestNoFlags(t *testing.T) {
+	e := newEnv(t, nil, nil, false)
+	seedCorpus(e.src, "alice")
+	e.opts.NoFlags = true
+	if rep := e.run(); rep.Status != engine.StatusOK || rep.Totals.Copied != 13 {
+		t.Fatalf("%s %s, copied %d", rep.Status, rep.Error, rep.Totals.Copied)
+	}
+	for _, f := range e.dst.FolderNames("alice") {
+		for _, m := range e.dst.Messages("alice", f) {
+			if len(m.Flags) != 0 {
+				t.Fatalf("%s: a message arrived with flags %q", f, m.Flags)
+			}
+		}
+	}
+	if rep := e.run(); rep.Totals.FlagsUpdated != 0 || rep.Totals.Copied != 0 {
+		t.Fatalf("second pass: %+v", rep.Totals)
+	}
+	// Without the option, flags arrive as on the source.
+	e.opts.NoFlags = false
+	e.dst = memconnector.New(nil)
+	e.dst.AddUser("alice", "dst-Secret-9")
+	e.dstConn = e.dst
+	e.db = newDB(t)
+	e.run()
+	e.requireEqual()
+}
+
+// MessagesPerSecond caps the copy rate: 12 messages at 8 a second (a
+// burst of 4) cannot take less than one second.
+func TestRateCap(t *testing.T) {
+	e := newEnv(t, nil, nil, false)
+	for i := range 12 {
+		e.src.Seed("alice", "INBOX", message(i, ""), base)
+	}
+	e.opts.MessagesPerSecond, e.opts.BatchSize = 8, 4
+	start := time.Now()
+	rep := e.run()
+	if rep.Status != engine.StatusOK || rep.Totals.Copied != 12 {
+		t.Fatalf("%s %s copied %d", rep.Status, rep.Error, rep.Totals.Copied)
+	}
+	if d := time.Since(start); d < time.Second {
+		t.Fatalf("12 messages at 8/s took %v", d)
+	}
+	e.requireEqual()
+}
+
+func newDB(t *testing.T) *store.DB {
+	db, err := store.Open(t.TempDir(), &store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}

@@ -220,6 +220,9 @@ func (r *run) page(ctx context.Context, f *folderRun, page []connector.Message, 
 			f.count(func(c *Counts) { c.Excluded++ })
 			continue
 		}
+		if r.opts.NoFlags {
+			m.Flags = nil
+		}
 		if max := r.caps.MaxMessageSize; max > 0 && m.Size > max {
 			e := &ledger.Entry{ID: m.ID, State: ledger.StateSkipped, Fingerprint: m.Fingerprint, MessageID: m.MessageID, Size: m.Size,
 				TargetFolder: f.target.Name, Reason: fmt.Sprintf("message of %d bytes exceeds the target's limit of %d bytes", m.Size, max)}
@@ -274,7 +277,7 @@ func (r *run) excluded(m *connector.Message) string {
 // the source's current flags.
 func (r *run) syncFlags(ctx context.Context, f *folderRun, e *ledger.Entry, flags []string) {
 	now := normFlags(flags)
-	if slices.Equal(now, normFlags(e.Flags)) || r.opts.NoFlagSync {
+	if slices.Equal(now, normFlags(e.Flags)) || r.opts.NoFlagSync || r.opts.NoFlags {
 		return
 	}
 	if !r.caps.FlagSync || e.Ref == "" {

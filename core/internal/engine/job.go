@@ -67,6 +67,11 @@ type Options struct {
 	Filter Filter
 	// NoFlagSync turns off updating flags of messages copied earlier.
 	NoFlagSync bool
+	// NoFlags copies messages without their flags (and syncs none).
+	NoFlags bool
+	// MessagesPerSecond caps the mailbox's copy rate (throttling); 0 is
+	// no cap.
+	MessagesPerSecond float64
 }
 
 // Filter selects the messages to migrate. Messages left out are counted
