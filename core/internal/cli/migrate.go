@@ -2,8 +2,6 @@ package cli
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -26,6 +24,7 @@ import (
 	"github.com/ternmail/tern/core/internal/engine"
 	"github.com/ternmail/tern/core/internal/logx"
 	"github.com/ternmail/tern/core/internal/pluginhost"
+	"github.com/ternmail/tern/core/internal/runner"
 	"github.com/ternmail/tern/core/internal/secrets"
 	"github.com/ternmail/tern/core/internal/store"
 	"github.com/ternmail/tern/sdk/connector"
@@ -287,19 +286,10 @@ type migration struct {
 	reg     *connectors.Registry
 	host    *pluginhost.Host
 	eng     *engine.Engine
-	src     *endpoint
-	dst     *endpoint
+	src     *runner.Side
+	dst     *runner.Side
 	opts    engine.Options
 	stderr  io.Writer
-}
-
-// endpoint is one side of a migration, ready to open sessions.
-type endpoint struct {
-	side     string
-	cfg      *connectors.Config
-	conn     connector.Connector // guarded against hammering
-	username string
-	reg      *connectors.Registry
 }
 
 func defaultStateDir() string {
@@ -418,7 +408,7 @@ func newMigration(ctx context.Context, cfg *MigrateConfig, pairs []UserPair, std
 		}
 		for _, p := range pairs {
 			if v := side.csv(p); v != "" {
-				if err := m.secrets.Put(ctx, side.path(mailboxID(src, dst, p)), v); err != nil {
+				if err := m.secrets.Put(ctx, side.path(runner.MailboxID(src, dst, p.SourceUser, p.TargetUser)), v); err != nil {
 					m.close()
 					return nil, fmt.Errorf("store %s password of %s: %w", side.name, p.SourceUser, err)
 				}
@@ -431,11 +421,11 @@ func newMigration(ctx context.Context, cfg *MigrateConfig, pairs []UserPair, std
 		return nil, err
 	}
 	guard := auth.NewGuard(m.db, nil)
-	if m.src, err = m.endpoint(ctx, reg, guard, "source", src, cfg.Source.Username, connector.RoleSource); err != nil {
+	if m.src, err = m.side(ctx, reg, guard, "source", src, cfg.Source.Username, connector.RoleSource); err != nil {
 		m.close()
 		return nil, err
 	}
-	if m.dst, err = m.endpoint(ctx, reg, guard, "target", dst, cfg.Target.Username, connector.RoleTarget); err != nil {
+	if m.dst, err = m.side(ctx, reg, guard, "target", dst, cfg.Target.Username, connector.RoleTarget); err != nil {
 		m.close()
 		return nil, err
 	}
@@ -470,43 +460,26 @@ func checkSecrets(side string, c *connectors.Config, pairs []UserPair, csv func(
 	return nil
 }
 
-// endpoint starts a side's plugin, checks its role, and, for an
-// administrator whose login method is not known yet, runs the connection
-// test with the first user to find it.
-func (m *migration) endpoint(ctx context.Context, reg *connectors.Registry, guard *auth.Guard, side string, c *connectors.Config, username string, role connector.Role) (*endpoint, error) {
-	managed, err := m.host.Connector(c.Plugin)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", side, err)
-	}
-	d, err := managed.Describe(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", side, err)
-	}
-	if !d.HasRole(role) {
-		return nil, fmt.Errorf("%s: connector %s cannot be a %s (roles: %v)", side, c.Plugin, role, d.Roles)
-	}
-	ac := c.AuthConfig()
-	if ac.Mode() == auth.ModeAdmin {
-		if _, err := ac.AdminMode(); err != nil && len(m.pairs) > 0 {
-			sample := m.pairs[0].SourceUser
-			if side == "target" {
-				sample = m.pairs[0].TargetUser
-			}
-			fmt.Fprintf(m.stderr, "tern: finding how administrator %s logs in to %s (connection test with %s)…\n", c.Auth.AdminUser, c.Server(), sample)
-			det, err := reg.Test(ctx, managed, c, sample, "")
-			if err != nil {
-				return nil, fmt.Errorf("%s connection test: %w", side, err)
-			}
-			printReport(m.stderr, det)
-			if _, err := c.AuthConfig().AdminMode(); err != nil {
-				return nil, fmt.Errorf("%s: administrator %s could not open %s's mailbox in any way the server offers (see the connection test above)", side, c.Auth.AdminUser, sample)
-			}
+// side starts a side's plugin and checks its role; for an administrator
+// whose login method is not known yet, it runs the connection test with
+// the first user to find it, and prints the report.
+func (m *migration) side(ctx context.Context, reg *connectors.Registry, guard *auth.Guard, name string, c *connectors.Config, username string, role connector.Role) (*runner.Side, error) {
+	sample := ""
+	if len(m.pairs) > 0 {
+		sample = m.pairs[0].SourceUser
+		if name == "target" {
+			sample = m.pairs[0].TargetUser
 		}
 	}
-	conn := guard.Wrap(managed, c.Server(), func(cred connector.Credential, user string) string {
-		return c.AuthConfig().Describe(cred, user)
+	s, err := runner.NewSide(ctx, reg, runner.HostPlugins(m.host), guard, name, c, role, sample, func(side string, c *connectors.Config, sample string, det *connectors.Detection) {
+		fmt.Fprintf(m.stderr, "tern: found how administrator %s logs in to %s (connection test with %s):\n", c.Auth.AdminUser, c.Server(), sample)
+		printReport(m.stderr, det)
 	})
-	return &endpoint{side: side, cfg: c, conn: conn, username: username, reg: reg}, nil
+	if err != nil {
+		return nil, err
+	}
+	s.Username = username
+	return s, nil
 }
 
 func (m *migration) close() {
@@ -521,69 +494,16 @@ func (m *migration) close() {
 	}
 }
 
-// mailboxID is the ledger key of a source/target pair: the connectors,
-// their servers and the two users. Other settings (TLS mode, timeouts,
-// how to log in) may change between runs without losing the ledger.
-func mailboxID(src, dst *connectors.Config, p UserPair) string {
-	h := sha256.New()
-	for _, part := range []string{src.Plugin, fmt.Sprint(src.Settings["host"]), fmt.Sprint(src.Settings["port"]), p.SourceUser,
-		dst.Plugin, fmt.Sprint(dst.Settings["host"]), fmt.Sprint(dst.Settings["port"]), p.TargetUser} {
-		h.Write([]byte(part))
-		h.Write([]byte{0})
-	}
-	return "cli-" + hex.EncodeToString(h.Sum(nil)[:12])
-}
-
-// request returns the function that builds the open request of user on
-// e, reading the secret from the secrets layer at that moment: the user's
-// own password at mailboxPath when the user list gave one, else the
-// connector's. When the secrets backend is unavailable (Vault sealed or
-// unreachable) the job waits instead of failing.
-func (e *endpoint) request(user, mailboxPath string, fromList bool) func(context.Context) (*connector.OpenRequest, error) {
-	settings := e.cfg.SettingsJSON()
-	return func(ctx context.Context) (*connector.OpenRequest, error) {
-		ac := e.cfg.AuthConfig()
-		var userSecret, adminSecret string
-		var err error
-		switch {
-		case ac.Mode() != auth.ModePerUser:
-			adminSecret, err = e.reg.AdminSecret(ctx, e.cfg)
-		case fromList:
-			userSecret, err = e.reg.Secrets().Get(ctx, mailboxPath)
-		default:
-			userSecret, err = e.reg.UserSecret(ctx, e.cfg)
-		}
-		if errors.Is(err, secrets.ErrUnavailable) {
-			return nil, fmt.Errorf("%s credentials: %w: %w", e.side, engine.ErrWait, err)
-		}
-		if err != nil {
-			return nil, connector.Wrap(connector.KindAuth, e.side+" credentials", err)
-		}
-		logx.Redact(userSecret)
-		logx.Redact(adminSecret)
-		cred, err := ac.Credential(user, userSecret, adminSecret)
-		if err != nil {
-			return nil, connector.Wrap(connector.KindAuth, e.side, err)
-		}
-		if e.username != "" && cred.Mode == connector.ModePassword {
-			cred.Username = e.username
-		}
-		return &connector.OpenRequest{Settings: settings, User: user, Credential: cred}, nil
-	}
-}
-
 func (m *migration) job(p UserPair) (*engine.Job, error) {
-	id := mailboxID(m.src.cfg, m.dst.cfg, p)
-	return &engine.Job{
-		Mailbox: id,
-		Ledger:  m.db.Ledger(id),
-		Source: engine.Endpoint{Connector: m.src.conn, Label: m.src.cfg.Plugin + " " + p.SourceUser,
-			Request: m.src.request(p.SourceUser, secrets.MailboxSource(id), p.SourcePassword != "")},
-		Target: engine.Endpoint{Connector: m.dst.conn, Label: m.dst.cfg.Plugin + " " + p.TargetUser,
-			Request: m.dst.request(p.TargetUser, secrets.MailboxTarget(id), p.TargetPassword != "")},
-		Options:  m.opts,
-		Progress: &engine.Progress{},
-	}, nil
+	id := runner.MailboxID(m.src.Config, m.dst.Config, p.SourceUser, p.TargetUser)
+	var ownSrc, ownDst string
+	if p.SourcePassword != "" {
+		ownSrc = secrets.MailboxSource(id)
+	}
+	if p.TargetPassword != "" {
+		ownDst = secrets.MailboxTarget(id)
+	}
+	return runner.Job(m.db, m.src, m.dst, p.SourceUser, p.TargetUser, ownSrc, ownDst, m.opts, &engine.Progress{}), nil
 }
 
 // run migrates every pair, a few at a time, and returns their reports in
