@@ -188,14 +188,50 @@ type User struct {
 	Status Status `json:"status"`
 	// Error is the last pass's error, if any.
 	Error string `json:"error,omitempty"`
+	// Waiting says why a user in StatusWaiting waits (the secrets
+	// backend is unavailable, a retry is due at a time, …).
+	Waiting string `json:"waiting,omitempty"`
 	// Batch is the batch the user last ran in.
 	Batch string `json:"batch,omitempty"`
 	// Passes counts finished passes; LastRun is when the last one ended.
-	Passes  int           `json:"passes,omitempty"`
-	LastRun time.Time     `json:"last_run,omitzero"`
-	Totals  engine.Counts `json:"totals"`
-	Created time.Time     `json:"created"`
-	Updated time.Time     `json:"updated"`
+	Passes  int       `json:"passes,omitempty"`
+	LastRun time.Time `json:"last_run,omitzero"`
+	// Totals adds up the counts of every finished pass (see AddPass).
+	Totals engine.Counts `json:"totals"`
+	// Finished maps a batch ID to the last pass of that batch the user
+	// finished (ran to its end, whatever the outcome). A user whose entry
+	// is below the batch's Pass still has the current pass to run.
+	Finished map[string]BatchPass `json:"finished,omitempty"`
+	// Requested is when a pass over this user alone was asked for (outside
+	// of a batch's pass) and has not finished yet; zero otherwise. The
+	// scheduler resumes such passes after a restart.
+	Requested time.Time `json:"requested,omitzero"`
+	Created   time.Time `json:"created"`
+	Updated   time.Time `json:"updated"`
+}
+
+// BatchPass is a user's last finished pass of a batch.
+type BatchPass struct {
+	Pass   int    `json:"pass"`
+	Status Status `json:"status"`
+}
+
+// AddPass adds a finished pass's counts to the user's totals: what the
+// pass did (copied, bytes, flags, excluded, skipped, …) adds up, and what
+// it found (source messages, present, failed) is the last pass's.
+func (u *User) AddPass(r *engine.Report) {
+	t, c := &u.Totals, r.Totals
+	t.SourceMessages = c.SourceMessages
+	t.Present = c.Present
+	t.Failed = c.Failed
+	t.Excluded = c.Excluded
+	t.Copied += c.Copied
+	t.Bytes += c.Bytes
+	t.Reconciled += c.Reconciled
+	t.Rematched += c.Rematched
+	t.FlagsUpdated += c.FlagsUpdated
+	t.Skipped += c.Skipped
+	t.Vanished += c.Vanished
 }
 
 // Validate checks a user.
@@ -353,6 +389,9 @@ type Batch struct {
 	Finished time.Time `json:"finished,omitzero"`
 	// NextPass is when the next scheduled delta pass starts.
 	NextPass time.Time `json:"next_pass,omitzero"`
+	// Submitted is when the batch was handed to the scheduler; a stored
+	// batch that was never submitted does not run, whatever its State.
+	Submitted time.Time `json:"submitted,omitzero"`
 	// CreatedBy is the admin who made it.
 	CreatedBy string `json:"created_by,omitempty"`
 }
@@ -599,6 +638,11 @@ func (s *Store) Batches(ctx context.Context, project string) ([]*Batch, error) {
 	return bs, err
 }
 
+// AllUsers lists every project's users.
+func (s *Store) AllUsers(ctx context.Context) ([]*User, error) {
+	return list[User](ctx, s.db, store.Key("v1", "user")+"/")
+}
+
 // AllBatches lists every project's batches.
 func (s *Store) AllBatches(ctx context.Context) ([]*Batch, error) {
 	return list[Batch](ctx, s.db, store.Key("v1", "batch")+"/")
@@ -659,11 +703,21 @@ func (s *Store) DeleteBatch(ctx context.Context, project, id string) error {
 
 // RunReport is the report of one pass over one user.
 type RunReport struct {
-	Project string         `json:"project"`
-	User    string         `json:"user"`
-	Batch   string         `json:"batch,omitempty"`
-	Pass    int            `json:"pass"`
-	Report  *engine.Report `json:"report"`
+	Project string `json:"project"`
+	User    string `json:"user"`
+	Batch   string `json:"batch,omitempty"`
+	// Pass is the batch's pass number, or for a pass over the user alone
+	// (Batch empty) the user's own pass number.
+	Pass   int            `json:"pass"`
+	Report *engine.Report `json:"report"`
+	// Attempt counts the tries of this pass (1 is the first; retries
+	// after temporary errors count up).
+	Attempt int `json:"attempt,omitempty"`
+	// Interrupted, if set, says the pass was stopped before its end and
+	// why ("window closed", "paused", "cancelled", "shutdown"); the
+	// report then covers only what was done. The next pass resumes
+	// exactly where it stopped.
+	Interrupted string `json:"interrupted,omitempty"`
 }
 
 func reportKey(p, u string, started time.Time) string {

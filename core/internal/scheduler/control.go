@@ -1,0 +1,186 @@
+package scheduler
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ternmail/tern/core/internal/project"
+)
+
+// batchLocked returns a tracked batch, loading a submitted one from the
+// store if needed (a done or cancelled batch after a restart).
+func (s *Scheduler) batchLocked(ctx context.Context, projectID, batchID string) (*batchRun, error) {
+	if s.closed {
+		return nil, ErrClosed
+	}
+	if br, ok := s.batches[key{projectID, batchID}]; ok {
+		return br, nil
+	}
+	b, err := s.st.Batch(ctx, projectID, batchID)
+	if err != nil {
+		return nil, err
+	}
+	if b.Submitted.IsZero() {
+		return nil, fmt.Errorf("batch %s was never submitted: %w", b.Name, ErrState)
+	}
+	return s.loadLocked(ctx, b)
+}
+
+func stateErr(b *project.Batch, what string) error {
+	return fmt.Errorf("batch %s is %s, cannot %s: %w", b.Name, b.State, what, ErrState)
+}
+
+// Submit hands a stored batch to the scheduler: its first pass is
+// scheduled, its users queued, and it runs from its start time in its
+// windows. A batch is submitted once; see Rerun for more passes.
+func (s *Scheduler) Submit(ctx context.Context, projectID, batchID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	b, err := s.st.Batch(ctx, projectID, batchID)
+	if err != nil {
+		return err
+	}
+	if !b.Submitted.IsZero() {
+		return fmt.Errorf("batch %s was already submitted: %w", b.Name, ErrState)
+	}
+	br := &batchRun{key: key{projectID, batchID}, b: b}
+	s.batches[br.key] = br
+	if err := s.newPassLocked(br, s.o.Now()); err != nil {
+		delete(s.batches, br.key)
+		return err
+	}
+	s.log.Info("batch submitted", "project", projectID, "batch", batchID, "users", len(b.Users), "start", b.Schedule.StartAt)
+	return nil
+}
+
+// Pause stops the batch's running passes at a safe point and holds its
+// users (status paused) until Resume.
+func (s *Scheduler) Pause(ctx context.Context, projectID, batchID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	br, err := s.batchLocked(ctx, projectID, batchID)
+	if err != nil {
+		return err
+	}
+	switch br.b.State {
+	case project.BatchPaused:
+		return nil
+	case project.BatchScheduled, project.BatchRunning:
+	default:
+		return stateErr(br.b, "pause")
+	}
+	if err := s.updateBatchLocked(br, func(b *project.Batch) { b.State = project.BatchPaused }); err != nil {
+		return err
+	}
+	s.interruptLocked(br, errPaused)
+	s.restPendingLocked(br)
+	return nil
+}
+
+// Resume lets a paused batch go on where it stopped.
+func (s *Scheduler) Resume(ctx context.Context, projectID, batchID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	br, err := s.batchLocked(ctx, projectID, batchID)
+	if err != nil {
+		return err
+	}
+	switch br.b.State {
+	case project.BatchScheduled, project.BatchRunning:
+		return nil
+	case project.BatchPaused:
+	default:
+		return stateErr(br.b, "resume")
+	}
+	if err := s.updateBatchLocked(br, func(b *project.Batch) { b.State = project.BatchScheduled }); err != nil {
+		return err
+	}
+	s.restPendingLocked(br)
+	s.kickLocked()
+	return nil
+}
+
+// restPendingLocked stores the status of the batch's users that wait.
+func (s *Scheduler) restPendingLocked(br *batchRun) {
+	for _, sl := range br.slots {
+		if sl.state == pending || sl.state == retrying {
+			s.restLocked(sl, sl.err)
+		}
+	}
+}
+
+// Cancel stops the batch: running passes stop at a safe point, users
+// that had not finished the pass are cancelled, and no delta pass
+// follows. Rerun can start it again.
+func (s *Scheduler) Cancel(ctx context.Context, projectID, batchID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	br, err := s.batchLocked(ctx, projectID, batchID)
+	if err != nil {
+		return err
+	}
+	if br.b.State == project.BatchCancelled {
+		return nil
+	}
+	if err := s.updateBatchLocked(br, func(b *project.Batch) {
+		b.State, b.NextPass = project.BatchCancelled, time.Time{}
+		if b.Finished.IsZero() {
+			b.Finished = s.o.Now()
+		}
+	}); err != nil {
+		return err
+	}
+	s.interruptLocked(br, errCancelled)
+	now := s.o.Now()
+	for _, sl := range br.slots {
+		if sl.state == pending || sl.state == retrying {
+			s.endLocked(sl, project.StatusCancelled, "", nil, now)
+		}
+	}
+	s.log.Info("batch cancelled", "project", projectID, "batch", batchID)
+	return nil
+}
+
+// Rerun starts a delta pass over a batch that is done or cancelled: each
+// user's pass copies only what is new since its last one.
+func (s *Scheduler) Rerun(ctx context.Context, projectID, batchID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	br, err := s.batchLocked(ctx, projectID, batchID)
+	if err != nil {
+		return err
+	}
+	if active(br.b.State) {
+		return stateErr(br.b, "start another pass before this one ends")
+	}
+	return s.newPassLocked(br, s.o.Now())
+}
+
+// RunUser queues a delta pass over one user alone, whether or not the
+// user belongs to a batch. It runs as soon as the limits allow (batches'
+// windows do not apply) and its report has no batch. ErrBusy if the user
+// already has a pass queued or running.
+func (s *Scheduler) RunUser(ctx context.Context, projectID, userID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	k := key{projectID, userID}
+	u, err := s.st.User(ctx, projectID, userID)
+	if err != nil {
+		return err
+	}
+	if _, ok := s.running[k]; ok || s.pendingElsewhereLocked(k, nil) != nil {
+		return fmt.Errorf("user %s: %w", u.SourceUser, ErrBusy)
+	}
+	sl := &slot{user: k, source: u.SourceUser, target: u.TargetUser, pass: u.Passes + 1, requested: s.o.Now()}
+	s.singles = append(s.singles, sl)
+	s.restLocked(sl, "")
+	s.kickLocked()
+	return nil
+}
