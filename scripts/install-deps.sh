@@ -5,6 +5,7 @@
 #   isync              mbsync, the reference in `make bench`
 #   protobuf-compiler  protoc, for `make gen` and its up-to-date check
 #   openssl            test certificates
+#   chromium           headless browser for the console tests (internal/browsertest)
 # and Cyrus IMAP for the tests: scripts/cyrus.sh install downloads Debian's
 # cyrus-common, cyrus-imapd and sasl2-bin, unpacks them into a private root
 # (they conflict with dovecot-imapd as packages) and installs only their
@@ -13,7 +14,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
-pkgs=(dovecot-imapd isync protobuf-compiler openssl ca-certificates make git)
+pkgs=(dovecot-imapd isync protobuf-compiler openssl ca-certificates make git chromium fonts-liberation)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
