@@ -6,11 +6,13 @@ package app
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 
+	"github.com/ternmail/tern/core/internal/admins"
 	"github.com/ternmail/tern/core/internal/config"
 	"github.com/ternmail/tern/core/internal/connectors"
 	"github.com/ternmail/tern/core/internal/pluginhost"
@@ -63,9 +65,13 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, level slog.Le
 	}
 	log.Info("JSON API under /api/v1; its bearer token is in a file readable by this user only", "file", tokenPath)
 	srv := web.New(web.Options{
-		API:     &web.API{Token: token, Connectors: connectors.NewRegistry(db, sec), Plugins: pluginSource{plugins}},
-		Version: Version,
-		Logger:  log,
+		DB:         db,
+		APIToken:   token,
+		Connectors: connectors.NewRegistry(db, sec),
+		Plugins:    pluginSource{plugins},
+		Secrets:    sec,
+		Version:    Version,
+		Logger:     log,
 		Checks: map[string]web.Health{
 			"store": func(ctx context.Context) error {
 				var v int
@@ -82,6 +88,14 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, level slog.Le
 			return map[string]any{"plugins": plugins.List(), "secrets": sec.Health(context.Background())}
 		},
 	})
+	// The first start creates the console's administrator with a one-time
+	// password, shown here once, on stderr and never through the logger.
+	if pw, err := srv.Admins().EnsureInitial(ctx); err != nil {
+		return fmt.Errorf("console administrator: %w", err)
+	} else if pw != "" {
+		fmt.Fprintf(Stderr, "\n  Console administrator created: name %q, one-time password %s\n  (shown once; you choose a new password at the first login)\n\n", admins.InitialName, pw)
+		log.Info("console administrator created with a one-time password (printed on stderr, not logged)", "name", admins.InitialName)
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -93,10 +107,21 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, level slog.Le
 	return srv.Serve(ctx, ln)
 }
 
+// Stderr receives the first start's one-time password (tests replace it).
+var Stderr io.Writer = os.Stderr
+
 // pluginSource adapts the plugin host to the web layer.
 type pluginSource struct{ h *pluginhost.Host }
 
 func (p pluginSource) Connector(id string) (connector.Connector, error) { return p.h.Connector(id) }
+
+func (p pluginSource) List() []web.PluginInfo {
+	var out []web.PluginInfo
+	for _, i := range p.h.List() {
+		out = append(out, web.PluginInfo{ID: i.ID, Path: i.Path, SHA256: i.SHA256, Error: i.Error})
+	}
+	return out
+}
 
 func or(a, b string) string {
 	if a != "" {

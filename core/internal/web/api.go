@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -15,22 +14,8 @@ import (
 
 	"github.com/ternmail/tern/core/internal/connectors"
 	"github.com/ternmail/tern/core/internal/logx"
-	"github.com/ternmail/tern/core/internal/secrets"
 	"github.com/ternmail/tern/sdk/connector"
 )
-
-// Plugins gives the API the connector of a plugin id.
-type Plugins interface {
-	Connector(id string) (connector.Connector, error)
-}
-
-// API serves the JSON API under /api/v1. Every request needs the API
-// token (Authorization: Bearer …); the console's login comes later.
-type API struct {
-	Token      string
-	Connectors *connectors.Registry
-	Plugins    Plugins
-}
 
 // LoadOrCreateToken returns the API token kept in path, creating a random
 // one (readable by the owner only) on first use.
@@ -52,61 +37,42 @@ func LoadOrCreateToken(path string) (string, error) {
 	return tok, nil
 }
 
-// apiError is the JSON error body.
-type apiError struct {
-	Error string `json:"error"`
-}
-
-func (a *API) register(e *echo.Echo) {
-	g := e.Group("/api/v1", a.auth)
-	g.GET("/connectors", a.listConnectors)
-	g.POST("/connectors", a.createConnector)
-	g.GET("/connectors/:name", a.getConnector)
-	g.DELETE("/connectors/:name", a.deleteConnector)
-	g.POST("/connectors/:name/test", a.testConnector)
-	g.GET("/connectors/:name/users", a.discoverUsers)
-}
-
-func (a *API) auth(next echo.HandlerFunc) echo.HandlerFunc {
+// apiAuth requires the API token (Authorization: Bearer …) on /api/v1.
+// The API carries no cookie, so it needs no CSRF token.
+func (s *Server) apiAuth(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		h := c.Request().Header.Get("Authorization")
-		tok, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok || a.Token == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(a.Token)) != 1 {
-			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="tern"`)
-			return c.JSON(http.StatusUnauthorized, apiError{"missing or wrong API token"})
+		if !s.validToken(c) {
+			return unauthorized(c)
 		}
+		c.Set(ctxAPI, true)
 		return next(c)
 	}
 }
 
-// fail answers an error with the status its kind calls for. Secrets never
-// reach error texts (they are references), and logx scrubs any that a
-// server quoted.
+// fail answers an API error with the status its kind calls for; an error
+// of no known kind came from a connector or its server: 502. Secrets
+// never reach error texts (they are references), and logx scrubs any
+// that a server quoted.
 func fail(c echo.Context, err error) error {
-	code := http.StatusBadGateway
-	switch {
-	case errors.Is(err, connectors.ErrNotFound):
-		code = http.StatusNotFound
-	case errors.Is(err, connector.ErrInvalid), errors.Is(err, errBadRequest):
-		code = http.StatusBadRequest
-	case errors.Is(err, connector.ErrUnsupported):
-		code = http.StatusNotImplemented
-	case errors.Is(err, connector.ErrAuth):
-		code = http.StatusUnprocessableEntity
-	case errors.Is(err, secrets.ErrUnavailable):
-		code = http.StatusServiceUnavailable
+	code, ok := statusOf(err)
+	if !ok {
+		code = http.StatusBadGateway
 	}
-	return c.JSON(code, apiError{logx.Scrub(err.Error())})
+	return c.JSON(code, apiError{message(err, code)})
 }
 
-var errBadRequest = errors.New("bad request")
-
-func badRequest(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", errBadRequest, fmt.Sprintf(format, args...))
+func (s *Server) registerConnectorsAPI(api *echo.Group) {
+	api.GET("/connectors", s.apiListConnectors)
+	api.POST("/connectors", s.apiCreateConnector)
+	api.GET("/connectors/:name", s.apiGetConnector)
+	api.PUT("/connectors/:name", s.apiUpdateConnector)
+	api.DELETE("/connectors/:name", s.apiDeleteConnector)
+	api.POST("/connectors/:name/test", s.apiTestConnector)
+	api.GET("/connectors/:name/users", s.apiDiscoverUsers)
 }
 
-func (a *API) listConnectors(c echo.Context) error {
-	list, err := a.Connectors.List(c.Request().Context())
+func (s *Server) apiListConnectors(c echo.Context) error {
+	list, err := s.o.Connectors.List(c.Request().Context())
 	if err != nil {
 		return fail(c, err)
 	}
@@ -116,8 +82,8 @@ func (a *API) listConnectors(c echo.Context) error {
 	return c.JSON(http.StatusOK, list)
 }
 
-func (a *API) getConnector(c echo.Context) error {
-	cc, err := a.Connectors.Get(c.Request().Context(), c.Param("name"))
+func (s *Server) apiGetConnector(c echo.Context) error {
+	cc, err := s.o.Connectors.Get(c.Request().Context(), c.Param("name"))
 	if err != nil {
 		return fail(c, err)
 	}
@@ -130,46 +96,49 @@ type connectorInput struct {
 	connectors.Config
 	AdminPassword string `json:"admin_password,omitempty"`
 	UserPassword  string `json:"user_password,omitempty"`
+	// ClearAdminPassword and ClearUserPassword remove a stored password
+	// (update only).
+	ClearAdminPassword bool `json:"clear_admin_password,omitempty"`
+	ClearUserPassword  bool `json:"clear_user_password,omitempty"`
 }
 
-func (a *API) createConnector(c echo.Context) error {
+func (in *connectorInput) secrets() secretChange {
+	return secretChange{Admin: in.AdminPassword, User: in.UserPassword, ClearAdmin: in.ClearAdminPassword, ClearUser: in.ClearUserPassword}
+}
+
+func (s *Server) apiCreateConnector(c echo.Context) error {
 	var in connectorInput
 	if err := c.Bind(&in); err != nil {
 		return fail(c, badRequest("body: %v", err))
 	}
-	logx.Redact(in.AdminPassword)
-	logx.Redact(in.UserPassword)
-	ctx := c.Request().Context()
 	cc := &in.Config
-	if _, err := a.Connectors.Get(ctx, cc.Name); err == nil {
-		return c.JSON(http.StatusConflict, apiError{fmt.Sprintf("connector %q exists", cc.Name)})
-	}
-	if _, err := a.Plugins.Connector(cc.Plugin); err != nil {
-		return fail(c, badRequest("%v", err))
-	}
-	cc.Detection, cc.Adhoc = nil, false
-	cc.Auth.HasAdminSecret, cc.Auth.HasUserSecret = in.AdminPassword != "", in.UserPassword != ""
-	if err := cc.Validate(); err != nil {
-		return fail(c, badRequest("%v", err))
-	}
-	if in.AdminPassword != "" {
-		if err := a.Connectors.SetAdminSecret(ctx, cc, in.AdminPassword); err != nil {
-			return fail(c, err)
-		}
-	}
-	if in.UserPassword != "" {
-		if err := a.Connectors.SetUserSecret(ctx, cc, in.UserPassword); err != nil {
-			return fail(c, err)
-		}
-	}
-	if err := a.Connectors.Put(ctx, cc); err != nil {
-		return fail(c, badRequest("%v", err))
+	if err := s.saveConnector(c, cc, in.secrets(), true); err != nil {
+		return fail(c, err)
 	}
 	return c.JSON(http.StatusCreated, cc)
 }
 
-func (a *API) deleteConnector(c echo.Context) error {
-	if err := a.Connectors.Delete(c.Request().Context(), c.Param("name")); err != nil {
+func (s *Server) apiUpdateConnector(c echo.Context) error {
+	var in connectorInput
+	if err := c.Bind(&in); err != nil {
+		return fail(c, badRequest("body: %v", err))
+	}
+	old, err := s.o.Connectors.Get(c.Request().Context(), c.Param("name"))
+	if err != nil {
+		return fail(c, err)
+	}
+	cc := &in.Config
+	cc.Name, cc.Plugin = old.Name, or(cc.Plugin, old.Plugin)
+	cc.Auth.HasAdminSecret, cc.Auth.HasUserSecret = old.Auth.HasAdminSecret, old.Auth.HasUserSecret
+	cc.Created, cc.Detection = old.Created, old.Detection
+	if err := s.saveConnector(c, cc, in.secrets(), false); err != nil {
+		return fail(c, err)
+	}
+	return c.JSON(http.StatusOK, cc)
+}
+
+func (s *Server) apiDeleteConnector(c echo.Context) error {
+	if err := s.deleteConnector(c, c.Param("name")); err != nil {
 		return fail(c, err)
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -182,30 +151,21 @@ type testRequest struct {
 	UserPassword string `json:"user_password"`
 }
 
-func (a *API) testConnector(c echo.Context) error {
+func (s *Server) apiTestConnector(c echo.Context) error {
 	var in testRequest
 	if err := c.Bind(&in); err != nil {
 		return fail(c, badRequest("body: %v", err))
 	}
-	ctx := c.Request().Context()
-	cc, conn, err := a.lookup(ctx, c.Param("name"))
-	if err != nil {
-		return fail(c, err)
-	}
-	logx.Redact(in.UserPassword)
-	if s, err := a.Connectors.AdminSecret(ctx, cc); err == nil {
-		logx.Redact(s)
-	}
-	d, err := a.Connectors.Test(ctx, conn, cc, in.SampleUser, in.UserPassword)
+	d, err := s.testConnector(c, c.Param("name"), in.SampleUser, in.UserPassword)
 	if err != nil {
 		return fail(c, err)
 	}
 	return c.JSON(http.StatusOK, d)
 }
 
-func (a *API) discoverUsers(c echo.Context) error {
+func (s *Server) apiDiscoverUsers(c echo.Context) error {
 	ctx := c.Request().Context()
-	cc, conn, err := a.lookup(ctx, c.Param("name"))
+	cc, conn, err := s.lookup(ctx, c.Param("name"))
 	if err != nil {
 		return fail(c, err)
 	}
@@ -216,7 +176,7 @@ func (a *API) discoverUsers(c echo.Context) error {
 	if cc.Auth.AdminUser == "" || !cc.Auth.HasAdminSecret {
 		return fail(c, badRequest("listing users needs the connector's administrator login"))
 	}
-	secret, err := a.Connectors.AdminSecret(ctx, cc)
+	secret, err := s.o.Connectors.AdminSecret(ctx, cc)
 	if err != nil {
 		return fail(c, err)
 	}
@@ -231,14 +191,21 @@ func (a *API) discoverUsers(c echo.Context) error {
 	return c.JSON(http.StatusOK, users)
 }
 
-func (a *API) lookup(ctx context.Context, name string) (*connectors.Config, connector.Connector, error) {
-	cc, err := a.Connectors.Get(ctx, name)
+func (s *Server) lookup(ctx context.Context, name string) (*connectors.Config, connector.Connector, error) {
+	cc, err := s.o.Connectors.Get(ctx, name)
 	if err != nil {
 		return nil, nil, err
 	}
-	conn, err := a.Plugins.Connector(cc.Plugin)
+	conn, err := s.o.Plugins.Connector(cc.Plugin)
 	if err != nil {
 		return nil, nil, err
 	}
 	return cc, conn, nil
+}
+
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }

@@ -2,7 +2,6 @@ package web
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -16,16 +15,6 @@ import (
 	"github.com/ternmail/tern/sdk/connector"
 	"github.com/ternmail/tern/sdk/memconnector"
 )
-
-type fakePlugins map[string]connector.Connector
-
-func (f fakePlugins) Connector(id string) (connector.Connector, error) {
-	c, ok := f[id]
-	if !ok {
-		return nil, fmt.Errorf("no connector plugin %q", id)
-	}
-	return c, nil
-}
 
 func newTestAPI(t *testing.T) (http.Handler, string) {
 	dir := t.TempDir()
@@ -45,7 +34,7 @@ func newTestAPI(t *testing.T) (http.Handler, string) {
 	mem := memconnector.New(&memconnector.Options{AdminUser: "admin", AdminPassword: "adm-Secret-7"})
 	mem.AddUser("alice", "a")
 	mem.AddUser("bob", "b")
-	s := New(Options{API: &API{Token: tok, Connectors: connectors.NewRegistry(db, sec), Plugins: fakePlugins{"mem": mem}}})
+	s := New(Options{DB: db, APIToken: tok, Connectors: connectors.NewRegistry(db, sec), Plugins: fakePlugins{"mem": mem}})
 	return s.Handler(), tok
 }
 

@@ -1,6 +1,3 @@
-// Package web serves Tern's HTTP interface with Echo (its only importer):
-// for now the health endpoints that `tern serve` and monitoring use; the
-// console and the JSON API grow here.
 package web
 
 import (
@@ -12,21 +9,36 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/ternmail/tern/core/internal/admins"
+	"github.com/ternmail/tern/core/internal/audit"
+	"github.com/ternmail/tern/core/internal/connectors"
+	"github.com/ternmail/tern/core/internal/secrets"
+	"github.com/ternmail/tern/core/internal/store"
+	"github.com/ternmail/tern/sdk/connector"
 )
 
 // Health reports the state of a dependency.
 type Health func(ctx context.Context) error
 
-// Server is the HTTP server.
-type Server struct {
-	e       *echo.Echo
-	log     *slog.Logger
-	version string
-	checks  map[string]Health
-	extra   func() any
+// PluginInfo describes an installed plugin binary (for the system page).
+type PluginInfo struct {
+	ID     string `json:"id"`
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256"`
+	// Error says why the plugin was refused, "" if usable.
+	Error string `json:"error,omitempty"`
 }
 
-// Options configure a Server.
+// Plugins gives the web layer the connector of a plugin id and the list
+// of installed plugins.
+type Plugins interface {
+	Connector(id string) (connector.Connector, error)
+	List() []PluginInfo
+}
+
+// Options configure a Server. Everything but the health endpoints needs
+// DB; the JSON API needs APIToken.
 type Options struct {
 	Version string
 	Logger  *slog.Logger
@@ -34,39 +46,69 @@ type Options struct {
 	Checks map[string]Health
 	// Info returns extra data for /healthz (plugins, ...).
 	Info func() any
-	// API, if set, is served under /api/v1.
-	API *API
+
+	// DB is the state store: sessions, administrators, audit log.
+	DB *store.DB
+	// APIToken is the bearer token of /api/v1 (and /metrics).
+	APIToken   string
+	Connectors *connectors.Registry
+	Plugins    Plugins
+	// Secrets is the secrets layer (its Health for the system page).
+	Secrets secrets.Store
+	// Metrics, if set, returns Tern's own metrics for /metrics (the
+	// scheduler's gauges and counters); see Metric.
+	Metrics func(ctx context.Context) []Metric
+	// SecureCookies marks cookies Secure even over plain HTTP (behind a
+	// TLS-terminating proxy); over TLS they always are.
+	SecureCookies bool
+	// SessionIdle and SessionAbsolute override the session expiries.
+	SessionIdle, SessionAbsolute time.Duration
+}
+
+// Server is the HTTP server: console, JSON API, health and metrics.
+type Server struct {
+	e        *echo.Echo
+	log      *slog.Logger
+	o        Options
+	admins   *admins.Store
+	sessions *admins.Sessions
+	audit    *audit.Log
+	tmpl     *templates
+	limiter  *loginLimiter
+	metrics  http.Handler
 }
 
 // New returns a server.
 func New(o Options) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	s := &Server{e: e, log: o.Logger, version: o.Version, checks: o.Checks, extra: o.Info}
+	s := &Server{e: e, log: o.Logger, o: o, limiter: newLoginLimiter()}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	e.HTTPErrorHandler = func(err error, c echo.Context) {
-		code := http.StatusInternalServerError
-		msg := "internal error"
-		var he *echo.HTTPError
-		if errors.As(err, &he) {
-			code = he.Code
-			msg = http.StatusText(code)
-		} else {
-			s.log.Error("request failed", "path", c.Path(), "err", err)
+	if o.DB != nil {
+		s.admins = admins.New(o.DB)
+		s.sessions = admins.NewSessions(o.DB)
+		if o.SessionIdle > 0 {
+			s.sessions.Idle = o.SessionIdle
 		}
-		if !c.Response().Committed {
-			c.JSON(code, map[string]string{"error": msg})
+		if o.SessionAbsolute > 0 {
+			s.sessions.Absolute = o.SessionAbsolute
 		}
+		s.audit = audit.New(o.DB)
 	}
+	s.tmpl = mustTemplates(s)
+	e.HTTPErrorHandler = s.handleError
+	e.Use(securityHeaders)
 	e.GET("/healthz", s.health)
 	e.GET("/readyz", s.health)
-	if o.API != nil {
-		o.API.register(e)
-	}
+	s.routes()
 	return s
 }
+
+// Admins returns the administrator store (the daemon creates the first
+// account through it).
+func (s *Server) Admins() *admins.Store { return s.admins }
 
 type healthResponse struct {
 	Status  string            `json:"status"`
@@ -78,8 +120,8 @@ type healthResponse struct {
 func (s *Server) health(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 5*time.Second)
 	defer cancel()
-	resp := healthResponse{Status: "ok", Version: s.version, Checks: map[string]string{}}
-	for name, check := range s.checks {
+	resp := healthResponse{Status: "ok", Version: s.o.Version, Checks: map[string]string{}}
+	for name, check := range s.o.Checks {
 		if err := check(ctx); err != nil {
 			resp.Status = "unhealthy"
 			resp.Checks[name] = err.Error()
@@ -87,8 +129,8 @@ func (s *Server) health(c echo.Context) error {
 			resp.Checks[name] = "ok"
 		}
 	}
-	if s.extra != nil {
-		resp.Info = s.extra()
+	if s.o.Info != nil {
+		resp.Info = s.o.Info()
 	}
 	code := http.StatusOK
 	if resp.Status != "ok" {
@@ -107,6 +149,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
 		return err
 	case <-ctx.Done():
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -1,0 +1,73 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/ternmail/tern/core/internal/secrets"
+)
+
+func (s *Server) registerSystem(con, api *echo.Group) {
+	con.GET("/system", s.systemPage).Name = routeSystem
+	api.GET("/system", s.apiSystem)
+}
+
+// systemInfo is the system page and GET /api/v1/system.
+type systemInfo struct {
+	Version string         `json:"version"`
+	Secrets secrets.Health `json:"secrets"`
+	// TokenTTL is the Vault token's remaining lifetime in words ("" if
+	// not applicable).
+	TokenTTL string       `json:"token_ttl,omitempty"`
+	Plugins  []PluginInfo `json:"plugins"`
+}
+
+func (s *Server) systemInfo(ctx context.Context) systemInfo {
+	si := systemInfo{Version: s.o.Version, Plugins: []PluginInfo{}}
+	if s.o.Secrets != nil {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		si.Secrets = s.o.Secrets.Health(ctx)
+		if si.Secrets.TokenTTL > 0 {
+			si.TokenTTL = si.Secrets.TokenTTL.Round(time.Second).String()
+		}
+	}
+	if s.o.Plugins != nil {
+		si.Plugins = append(si.Plugins, s.o.Plugins.List()...)
+	}
+	return si
+}
+
+func (s *Server) systemPage(c echo.Context) error {
+	return s.render(c, Page{Name: "system", Title: "System", Data: s.systemInfo(c.Request().Context())})
+}
+
+func (s *Server) apiSystem(c echo.Context) error {
+	return c.JSON(http.StatusOK, s.systemInfo(c.Request().Context()))
+}
+
+type dashboardData struct {
+	Connectors int
+	Secrets    secrets.Health
+	// Activity is the scheduler's summary; nil until it exists.
+	Activity any
+}
+
+func (s *Server) dashboard(c echo.Context) error {
+	ctx := c.Request().Context()
+	d := dashboardData{}
+	if s.o.Connectors != nil {
+		list, err := s.o.Connectors.List(ctx)
+		if err != nil {
+			return err
+		}
+		d.Connectors = len(list)
+	}
+	if s.o.Secrets != nil {
+		d.Secrets = s.o.Secrets.Health(ctx)
+	}
+	return s.render(c, Page{Name: "dashboard", Title: "Dashboard", Data: d})
+}
