@@ -295,7 +295,6 @@ func (s *Scheduler) rowLocked(sl *slot) UserProgress {
 		r.ETA, r.ETAKnown = eta(x.toCopy-x.copied, r.Rate)
 	case retrying:
 		r.Status, r.RetryAt, r.Waiting = project.StatusWaiting, sl.retryAt, "retry after: "+sl.err
-		r.Attempt++
 	case pending:
 		r.Status = project.StatusQueued
 		if sl.batch != nil && sl.batch.b.State == project.BatchPaused {
