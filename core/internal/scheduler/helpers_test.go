@@ -61,8 +61,8 @@ var seq atomic.Int64
 // finish ends the call with a status (and an error of a kind if failed).
 func (c *call) finish(st engine.Status, kind connector.Kind, errText string) {
 	c.done <- &engine.Report{Mailbox: c.u.SourceUser, Status: st, Error: errText, ErrorKind: kind,
-		Started:  time.Unix(0, seq.Add(1)),
-		Totals:   engine.Counts{Copied: c.prog.Copied.Load(), Bytes: c.prog.BytesCopied.Load(), SourceMessages: 10}}
+		Started: time.Unix(0, seq.Add(1)),
+		Totals:  engine.Counts{Copied: c.prog.Copied.Load(), Bytes: c.prog.BytesCopied.Load(), SourceMessages: 10}}
 }
 
 func (c *call) ok() { c.finish(engine.StatusOK, 0, "") }
