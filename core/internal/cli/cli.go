@@ -29,6 +29,14 @@ Usage:
                                configure source and target servers, test how to log in
   tern users discover CONNECTOR
                                list the mailboxes a connector's administrator can see
+  tern projects list|create|show|update|delete
+                               projects: a source and a target connector, what to migrate
+  tern users list|add|import|retrieve|run|delete PROJECT …
+                               a project's users (CSV import, automated retrieval)
+  tern batches list|start|status|pause|resume|cancel|rerun PROJECT …
+                               run users in batches, scheduled by availability
+  tern reports PROJECT --user U | --batch B [--csv]
+                               what a pass migrated, skipped and why
   tern auth unblock --server S resume logins paused after repeated failures
   tern status                  the daemon, the secrets backend and its Vault token
   tern secrets list|migrate    show where secrets are; move them into Vault
@@ -56,6 +64,12 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runConnectors(ctx, args[1:], stdout, stderr)
 	case "users":
 		return runUsers(ctx, args[1:], stdout, stderr)
+	case "projects":
+		return runProjects(ctx, args[1:], stdout, stderr)
+	case "batches":
+		return runBatches(ctx, args[1:], stdout, stderr)
+	case "reports":
+		return runReports(ctx, args[1:], stdout, stderr)
 	case "auth":
 		return runAuth(ctx, args[1:], stdout, stderr)
 	case "status":

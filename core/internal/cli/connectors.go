@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -397,15 +398,10 @@ func printReport(w io.Writer, d *connectors.Detection) {
 	}
 }
 
-const usersUsage = `Usage:
-  tern users discover CONNECTOR [--json | --csv]
-
-Lists the mailboxes that a connector's administrator can see (automated user
-retrieval), where the connector and its server can (e.g. Cyrus IMAP). --csv
-prints a user list for tern migrate --users.
-`
-
 func runUsers(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if !isDiscover(args) {
+		return runProjectUsers(ctx, args, stdout, stderr)
+	}
 	fs := flag.NewFlagSet("tern users", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usersUsage, "\nFlags:\n"); fs.PrintDefaults() }
@@ -455,6 +451,12 @@ func runUsers(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "%d users\n", len(users))
 	}
 	return 0
+}
+
+// isDiscover tells `tern users discover CONNECTOR` (which works on the
+// state directory) from the project commands (which talk to the daemon).
+func isDiscover(args []string) bool {
+	return len(args) == 0 || slices.Contains(args, "discover")
 }
 
 // discover lists a stored connector's users.
