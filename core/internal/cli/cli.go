@@ -39,6 +39,8 @@ Usage:
                                what a pass migrated, skipped and why
   tern auth unblock --server S resume logins paused after repeated failures
   tern status                  the daemon, the secrets backend and its Vault token
+  tern admin list|create|reset-password|unlock NAME
+                               console administrators (with the daemon stopped)
   tern secrets list|migrate    show where secrets are; move them into Vault
   tern plugins [list|describe ID] [--plugins DIR]
                                show the installed connector plugins
@@ -74,6 +76,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runAuth(ctx, args[1:], stdout, stderr)
 	case "status":
 		return runStatus(ctx, args[1:], stdout, stderr)
+	case "admin":
+		return runAdmin(ctx, args[1:], stdout, stderr)
 	case "secrets":
 		return runSecrets(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
