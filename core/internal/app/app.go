@@ -13,9 +13,14 @@ import (
 	"path/filepath"
 
 	"github.com/ternmail/tern/core/internal/admins"
+	"github.com/ternmail/tern/core/internal/auth"
 	"github.com/ternmail/tern/core/internal/config"
 	"github.com/ternmail/tern/core/internal/connectors"
+	"github.com/ternmail/tern/core/internal/engine"
 	"github.com/ternmail/tern/core/internal/pluginhost"
+	"github.com/ternmail/tern/core/internal/project"
+	"github.com/ternmail/tern/core/internal/runner"
+	"github.com/ternmail/tern/core/internal/scheduler"
 	"github.com/ternmail/tern/core/internal/secrets"
 	"github.com/ternmail/tern/core/internal/store"
 	"github.com/ternmail/tern/core/internal/web"
@@ -64,10 +69,32 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, level slog.Le
 		return fmt.Errorf("API token: %w", err)
 	}
 	log.Info("JSON API under /api/v1; its bearer token is in a file readable by this user only", "file", tokenPath)
+	reg := connectors.NewRegistry(db, sec)
+	projects := project.NewStore(db, sec)
+	run := &runner.Runner{DB: db, Registry: reg, Plugins: runner.HostPlugins(plugins), Guard: auth.NewGuard(db, nil),
+		Engine: engine.New(engine.Config{Logger: log}), Log: log}
+	sched := scheduler.New(projects, run, scheduler.Options{
+		Concurrency: cfg.Concurrency,
+		ConnectorLimit: func(name string) int {
+			c, err := reg.Get(context.Background(), name)
+			if err != nil {
+				return 0
+			}
+			return c.Concurrency
+		},
+		Logger: log,
+	})
+	if err := sched.Start(ctx); err != nil {
+		return fmt.Errorf("scheduler: %w", err)
+	}
+	defer sched.Close()
 	srv := web.New(web.Options{
 		DB:         db,
 		APIToken:   token,
-		Connectors: connectors.NewRegistry(db, sec),
+		Connectors: reg,
+		Projects:   projects,
+		Scheduler:  sched,
+		Metrics:    func(context.Context) []web.Metric { return schedulerMetrics(sched.Metrics()) },
 		Plugins:    pluginSource{plugins},
 		Secrets:    sec,
 		Version:    Version,
@@ -105,6 +132,33 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, level slog.Le
 		ready(ln.Addr().String())
 	}
 	return srv.Serve(ctx, ln)
+}
+
+// schedulerMetrics turns the scheduler's counters into Prometheus metrics.
+func schedulerMetrics(m scheduler.Metrics) []web.Metric {
+	counter := func(name, help string, v int64) web.Metric {
+		return web.Metric{Name: "tern_" + name, Help: help, Counter: true, Value: float64(v)}
+	}
+	gauge := func(name, help string, v float64) web.Metric {
+		return web.Metric{Name: "tern_" + name, Help: help, Value: v}
+	}
+	pass := func(outcome string, v int64) web.Metric {
+		return web.Metric{Name: "tern_passes_total", Help: "Mailbox passes by outcome.", Counter: true, Labels: map[string]string{"outcome": outcome}, Value: float64(v)}
+	}
+	return []web.Metric{
+		counter("messages_copied_total", "Messages copied to targets.", m.MessagesCopied),
+		counter("bytes_copied_total", "Bytes of messages copied to targets.", m.BytesCopied),
+		counter("pass_tries_total", "Mailbox passes started, retries included.", m.PassesStarted),
+		counter("pass_retries_total", "Failed tries that are tried again.", m.Retries),
+		pass("ok", m.PassesOK), pass("partial", m.PassesPartial), pass("failed", m.PassesFailed),
+		pass("interrupted", m.PassesInterrupted), pass("cancelled", m.PassesCancelled),
+		gauge("mailboxes_running", "Mailbox passes running.", float64(m.Running)),
+		gauge("mailboxes_waiting", "Mailbox passes waiting for the secrets backend or a retry.", float64(m.Waiting)),
+		gauge("mailboxes_queued", "Mailbox passes waiting for their turn or window.", float64(m.Queued)),
+		gauge("batches_active", "Batches scheduled, running or paused.", float64(m.BatchesActive)),
+		gauge("copy_rate_messages", "Messages copied per second, recently.", m.Rate),
+		gauge("copy_rate_bytes", "Bytes copied per second, recently.", m.ByteRate),
+	}
 }
 
 // Stderr receives the first start's one-time password (tests replace it).

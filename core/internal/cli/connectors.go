@@ -469,26 +469,7 @@ func discover(ctx context.Context, env *cmdEnv, name string) ([]connector.User, 
 	if err != nil {
 		return nil, err
 	}
-	d, err := conn.Describe(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if !d.Capabilities.ListUsers {
-		return nil, fmt.Errorf("connector %s (%s) cannot list users; import a CSV instead", name, c.Plugin)
-	}
-	if c.Auth.AdminUser == "" || !c.Auth.HasAdminSecret {
-		return nil, fmt.Errorf("listing users needs the connector's administrator login (--admin-user and --admin-password-file)")
-	}
-	secret, err := env.reg.AdminSecret(ctx, c)
-	if err != nil {
-		return nil, fmt.Errorf("administrator password: %w", err)
-	}
-	logx.Redact(secret)
-	mode, _ := c.AuthConfig().AdminMode()
-	var users []connector.User
-	err = conn.ListUsers(ctx, &connector.ListUsersRequest{Settings: c.SettingsJSON(), Admin: connector.AdminCredential{AuthUser: c.Auth.AdminUser, Secret: secret}, Mode: mode},
-		func(page []connector.User) error { users = append(users, page...); return nil })
-	return users, err
+	return env.reg.ListUsers(ctx, conn, c)
 }
 
 func runAuth(ctx context.Context, args []string, stdout, stderr io.Writer) int {

@@ -27,6 +27,9 @@ type Config struct {
 	LogLevel string `toml:"log_level"`
 	// LogJSON writes logs as JSON lines.
 	LogJSON bool `toml:"log_json"`
+	// Concurrency is the number of mailboxes migrated at once over every
+	// batch (default 4).
+	Concurrency int `toml:"concurrency"`
 	// Secrets chooses where credentials live: the embedded encrypted store
 	// (default) or HashiCorp Vault.
 	Secrets secrets.Config `toml:"secrets"`
@@ -71,6 +74,9 @@ func Load(path string) (Config, error) {
 func (c Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return fmt.Errorf("listen %q: %v", c.Listen, err)
+	}
+	if c.Concurrency < 0 || c.Concurrency > 256 {
+		return fmt.Errorf("concurrency %d: 0 (default) to 256", c.Concurrency)
 	}
 	if c.StateDir == "" {
 		return fmt.Errorf("state_dir is empty")

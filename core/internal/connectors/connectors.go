@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/ternmail/tern/core/internal/auth"
+	"github.com/ternmail/tern/core/internal/logx"
 	"github.com/ternmail/tern/core/internal/secrets"
 	"github.com/ternmail/tern/core/internal/store"
 	"github.com/ternmail/tern/sdk/connector"
@@ -70,6 +71,9 @@ type Config struct {
 	// Settings are the plugin's settings (validated by the plugin).
 	Settings map[string]any `json:"settings"`
 	Auth     Auth           `json:"auth"`
+	// Concurrency bounds the mailboxes migrated at once through this
+	// connector (0: no limit of its own), to spare its server.
+	Concurrency int `json:"concurrency,omitempty"`
 	// Detection is the last connection test's result.
 	Detection *Detection `json:"detection,omitempty"`
 	Created   time.Time  `json:"created"`
@@ -305,4 +309,30 @@ func Underlying(c connector.Connector) connector.Connector {
 		}
 		c = u.Unwrap()
 	}
+}
+
+// ListUsers lists the mailboxes c's administrator can see (automated user
+// retrieval), through conn, c's plugin. It needs the plugin's user
+// listing and the connector's administrator login.
+func (r *Registry) ListUsers(ctx context.Context, conn connector.Connector, c *Config) ([]connector.User, error) {
+	l, ok := conn.(connector.UserLister)
+	if !ok {
+		return nil, connector.Errorf(connector.KindUnsupported, "connector %s (%s) cannot list users; import a CSV instead", c.Name, c.Plugin)
+	}
+	if d, err := conn.Describe(ctx); err == nil && !d.Capabilities.ListUsers {
+		return nil, connector.Errorf(connector.KindUnsupported, "connector %s (%s) cannot list users; import a CSV instead", c.Name, c.Plugin)
+	}
+	if c.Auth.AdminUser == "" || !c.Auth.HasAdminSecret {
+		return nil, connector.Errorf(connector.KindInvalid, "listing the users of connector %s needs its administrator login (an administrator user and password)", c.Name)
+	}
+	secret, err := r.AdminSecret(ctx, c)
+	if err != nil {
+		return nil, fmt.Errorf("administrator password: %w", err)
+	}
+	logx.Redact(secret)
+	mode, _ := c.AuthConfig().AdminMode()
+	users := []connector.User{}
+	err = l.ListUsers(ctx, &connector.ListUsersRequest{Settings: c.SettingsJSON(), Admin: connector.AdminCredential{AuthUser: c.Auth.AdminUser, Secret: secret}, Mode: mode},
+		func(page []connector.User) error { users = append(users, page...); return nil })
+	return users, err
 }

@@ -40,18 +40,83 @@ type ImportSummary struct {
 // is deleted again. A storage error stops the import; the error says how
 // many users were written before it, and the summary counts them.
 func Import(ctx context.Context, st *project.Store, projectID string, res *Result, origin string) (*ImportSummary, error) {
+	sum, writes, err := plan(ctx, st, projectID, res, origin)
+	if err != nil {
+		return nil, err
+	}
+	for i, w := range writes {
+		stop := func(err error) (*ImportSummary, error) {
+			return sum, fmt.Errorf("import stopped at line %d after %d of %d users were written (%d added, %d updated): %w",
+				w.e.Line, i, len(writes), sum.Added, sum.Updated, err)
+		}
+		if err := ctx.Err(); err != nil {
+			return stop(err)
+		}
+		if !w.add {
+			if err := st.SetUserPasswords(ctx, projectID, w.user.ID, w.e.SourcePassword, w.e.TargetPassword); err != nil {
+				return stop(err)
+			}
+			sum.Updated++
+			continue
+		}
+		if err := st.PutUser(ctx, w.user); err != nil {
+			return stop(err)
+		}
+		if w.e.HasPasswords() {
+			if err := st.SetUserPasswords(ctx, projectID, w.user.ID, w.e.SourcePassword, w.e.TargetPassword); err != nil {
+				// Take the user out again rather than leave it without
+				// the passwords the list gave.
+				if derr := st.DeleteUser(context.WithoutCancel(ctx), projectID, w.user.ID); derr != nil {
+					err = fmt.Errorf("%w; removing the half-created user %s failed too: %v", err, w.user.SourceUser, derr)
+				}
+				return stop(err)
+			}
+		}
+		sum.Added++
+	}
+	return sum, nil
+}
+
+// Preview says what Import would do with res, writing nothing: Added and
+// Updated count the users it would add and update, Errors the lines it
+// would leave out.
+func Preview(ctx context.Context, st *project.Store, projectID string, res *Result) (*ImportSummary, error) {
+	sum, writes, err := plan(ctx, st, projectID, res, "")
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range writes {
+		if w.add {
+			sum.Added++
+		} else {
+			sum.Updated++
+		}
+	}
+	return sum, nil
+}
+
+// write is one user Import adds (add) or whose passwords it updates.
+type write struct {
+	e    Entry
+	user *project.User
+	add  bool
+}
+
+// plan checks every entry against the project's users and returns the
+// writes to make; the summary has the errors, notes and unchanged count.
+func plan(ctx context.Context, st *project.Store, projectID string, res *Result, origin string) (*ImportSummary, []write, error) {
 	if res == nil {
-		return nil, errors.New("import: no user list")
+		return nil, nil, errors.New("import: no user list")
 	}
 	if origin == "" {
 		origin = "csv"
 	}
 	if _, err := st.Project(ctx, projectID); err != nil {
-		return nil, fmt.Errorf("project %s: %w", projectID, err)
+		return nil, nil, fmt.Errorf("project %s: %w", projectID, err)
 	}
 	existing, err := st.Users(ctx, projectID)
 	if err != nil {
-		return nil, fmt.Errorf("list the users of project %s: %w", projectID, err)
+		return nil, nil, fmt.Errorf("list the users of project %s: %w", projectID, err)
 	}
 	bySource := map[string]*project.User{}
 	byTarget := map[string]*project.User{}
@@ -60,11 +125,6 @@ func Import(ctx context.Context, st *project.Store, projectID string, res *Resul
 		byTarget[strings.ToLower(u.TargetUser)] = u
 	}
 	sum := &ImportSummary{Errors: append([]LineError(nil), res.Errors...)}
-	type write struct {
-		e    Entry
-		user *project.User
-		add  bool
-	}
 	var writes []write
 	listed := map[string]int{} // lower-cased source login or target → line added from
 	for _, e := range res.Entries {
@@ -111,35 +171,5 @@ func Import(ctx context.Context, st *project.Store, projectID string, res *Resul
 	}
 	sort.SliceStable(sum.Errors, func(i, j int) bool { return sum.Errors[i].Line < sum.Errors[j].Line })
 
-	for i, w := range writes {
-		stop := func(err error) (*ImportSummary, error) {
-			return sum, fmt.Errorf("import stopped at line %d after %d of %d users were written (%d added, %d updated): %w",
-				w.e.Line, i, len(writes), sum.Added, sum.Updated, err)
-		}
-		if err := ctx.Err(); err != nil {
-			return stop(err)
-		}
-		if !w.add {
-			if err := st.SetUserPasswords(ctx, projectID, w.user.ID, w.e.SourcePassword, w.e.TargetPassword); err != nil {
-				return stop(err)
-			}
-			sum.Updated++
-			continue
-		}
-		if err := st.PutUser(ctx, w.user); err != nil {
-			return stop(err)
-		}
-		if w.e.HasPasswords() {
-			if err := st.SetUserPasswords(ctx, projectID, w.user.ID, w.e.SourcePassword, w.e.TargetPassword); err != nil {
-				// Take the user out again rather than leave it without
-				// the passwords the list gave.
-				if derr := st.DeleteUser(context.WithoutCancel(ctx), projectID, w.user.ID); derr != nil {
-					err = fmt.Errorf("%w; removing the half-created user %s failed too: %v", err, w.user.SourceUser, derr)
-				}
-				return stop(err)
-			}
-		}
-		sum.Added++
-	}
-	return sum, nil
+	return sum, writes, nil
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/ternmail/tern/core/internal/connectors"
-	"github.com/ternmail/tern/core/internal/logx"
 	"github.com/ternmail/tern/sdk/connector"
 )
 
@@ -169,22 +168,7 @@ func (s *Server) apiDiscoverUsers(c echo.Context) error {
 	if err != nil {
 		return fail(c, err)
 	}
-	l, ok := conn.(connector.UserLister)
-	if !ok {
-		return fail(c, connector.Errorf(connector.KindUnsupported, "connector %s cannot list users", cc.Plugin))
-	}
-	if cc.Auth.AdminUser == "" || !cc.Auth.HasAdminSecret {
-		return fail(c, badRequest("listing users needs the connector's administrator login"))
-	}
-	secret, err := s.o.Connectors.AdminSecret(ctx, cc)
-	if err != nil {
-		return fail(c, err)
-	}
-	logx.Redact(secret)
-	mode, _ := cc.AuthConfig().AdminMode()
-	users := []connector.User{}
-	err = l.ListUsers(ctx, &connector.ListUsersRequest{Settings: cc.SettingsJSON(), Admin: connector.AdminCredential{AuthUser: cc.Auth.AdminUser, Secret: secret}, Mode: mode},
-		func(page []connector.User) error { users = append(users, page...); return nil })
+	users, err := s.o.Connectors.ListUsers(ctx, conn, cc)
 	if err != nil {
 		return fail(c, err)
 	}

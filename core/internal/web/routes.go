@@ -60,6 +60,12 @@ func (s *Server) routes() {
 	s.registerAudit(con, api)
 	s.registerSystem(con, api)
 	s.registerConnectors(con, api)
+	if s.o.Projects != nil && s.o.Scheduler != nil {
+		s.registerProjects(con, api) // projects.go: projects and their settings
+		s.registerUsers(con, api)    // users.go: users, CSV import, retrieval, passes over one user
+		s.registerBatches(con, api)  // batches.go: batches, the scheduler's controls, live progress
+		s.registerReports(con, api)  // reports.go: per-user and per-batch reports, CSV
+	}
 }
 
 // cacheForever lets browsers keep static assets: their URLs carry a hash

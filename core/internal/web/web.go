@@ -13,6 +13,8 @@ import (
 	"github.com/ternmail/tern/core/internal/admins"
 	"github.com/ternmail/tern/core/internal/audit"
 	"github.com/ternmail/tern/core/internal/connectors"
+	"github.com/ternmail/tern/core/internal/project"
+	"github.com/ternmail/tern/core/internal/scheduler"
 	"github.com/ternmail/tern/core/internal/secrets"
 	"github.com/ternmail/tern/core/internal/store"
 	"github.com/ternmail/tern/sdk/connector"
@@ -53,6 +55,10 @@ type Options struct {
 	APIToken   string
 	Connectors *connectors.Registry
 	Plugins    Plugins
+	// Projects holds projects, users, batches and reports; Scheduler runs
+	// the batches (both nil: no projects pages).
+	Projects  *project.Store
+	Scheduler *scheduler.Scheduler
 	// Secrets is the secrets layer (its Health for the system page).
 	Secrets secrets.Store
 	// Metrics, if set, returns Tern's own metrics for /metrics (the
