@@ -148,14 +148,14 @@ func Parse(r io.Reader, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &parser{o: o, l: l, res: &Result{Format: l.format}, sources: map[string]int{}, targets: map[string]int{}}
+	p := &parser{o: o, l: l, res: &Result{Format: l.format}, sources: map[string]int{}, targets: map[string]int{}, text: text}
 	if l.format == FormatImapsync {
 		l.names = &imapsyncNames
 		l.cols = []column{colSourceHost, colSourceUser, colSourcePassword, colTargetHost, colTargetUser, colTargetPassword}
 		l.delim = ';'
-		err = p.imapsync(text)
+		err = p.imapsync()
 	} else {
-		err = p.csv(text)
+		err = p.csv()
 	}
 	if err != nil {
 		return nil, err
@@ -308,10 +308,14 @@ type parser struct {
 	l                *layout
 	res              *Result
 	sources, targets map[string]int // lower-cased login → line
+	// text is the whole file; starts are its lines' offsets, computed
+	// when a line that cannot be parsed is first shown.
+	text   string
+	starts []int
 }
 
-func (p *parser) csv(text string) error {
-	cr := newCSVReader(text, p.l.delim)
+func (p *parser) csv() error {
+	cr := newCSVReader(p.text, p.l.delim)
 	for {
 		rec, err := cr.Read()
 		if err == io.EOF {
@@ -329,8 +333,8 @@ func (p *parser) csv(text string) error {
 			if pe.Line > pe.StartLine {
 				reason += fmt.Sprintf(" (the quoted field runs on to line %d)", pe.Line)
 			}
-			rec := strings.Split(physicalLine(text, pe.StartLine), string(p.l.delim))
-			p.res.Errors = append(p.res.Errors, LineError{Line: pe.StartLine, Reason: reason, Text: p.text(rec, false, false)})
+			rec := strings.Split(p.physicalLine(pe.StartLine), string(p.l.delim))
+			p.res.Errors = append(p.res.Errors, LineError{Line: pe.StartLine, Reason: reason, Text: p.masked(rec, false, false)})
 			continue
 		}
 		if err != nil {
@@ -354,8 +358,8 @@ func (p *parser) csv(text string) error {
 	}
 }
 
-func (p *parser) imapsync(text string) error {
-	for i, line := range strings.Split(text, "\n") {
+func (p *parser) imapsync() error {
+	for i, line := range strings.Split(p.text, "\n") {
 		line = strings.TrimSuffix(line, "\r")
 		if t := strings.TrimSpace(line); t == "" || strings.HasPrefix(t, "#") {
 			continue
@@ -373,19 +377,24 @@ func (p *parser) imapsync(text string) error {
 	return nil
 }
 
-// physicalLine returns line n (1-based) of text.
-func physicalLine(text string, n int) string {
-	for i := 1; i < n; i++ {
-		j := strings.IndexByte(text, '\n')
-		if j < 0 {
-			return ""
+// physicalLine returns line n (1-based) of the text.
+func (p *parser) physicalLine(n int) string {
+	if p.starts == nil {
+		p.starts = []int{0}
+		for i := 0; i < len(p.text); i++ {
+			if p.text[i] == '\n' {
+				p.starts = append(p.starts, i+1)
+			}
 		}
-		text = text[j+1:]
 	}
-	if j := strings.IndexByte(text, '\n'); j >= 0 {
-		text = text[:j]
+	if n < 1 || n > len(p.starts) {
+		return ""
 	}
-	return strings.TrimSuffix(text, "\r")
+	line := p.text[p.starts[n-1]:]
+	if j := strings.IndexByte(line, '\n'); j >= 0 {
+		line = line[:j]
+	}
+	return strings.TrimSuffix(line, "\r")
 }
 
 // count counts a data line against the limit.
@@ -399,14 +408,14 @@ func (p *parser) count() error {
 
 // fail records a bad line.
 func (p *parser) fail(line int, rec []string, mapped bool, reason string) {
-	p.res.Errors = append(p.res.Errors, LineError{Line: line, Reason: reason, Text: p.text(rec, mapped, true)})
+	p.res.Errors = append(p.res.Errors, LineError{Line: line, Reason: reason, Text: p.masked(rec, mapped, true)})
 }
 
-// text shows a record with its passwords masked. mapped says the fields
+// masked shows a record with its passwords masked. mapped says the fields
 // are known to match the columns; if not, only a first field that is not
 // a password is shown. quote re-quotes CSV fields (not for the pieces of
 // a line that could not be parsed).
-func (p *parser) text(rec []string, mapped, quote bool) string {
+func (p *parser) masked(rec []string, mapped, quote bool) string {
 	out := make([]string, len(rec))
 	for i, f := range rec {
 		show := mapped && !p.l.cols[i].password() || !mapped && i == 0 && len(p.l.cols) > 0 && !p.l.cols[0].password()
@@ -472,7 +481,7 @@ func (p *parser) record(line int, rec []string) error {
 	e := Entry{Line: line, SourceUser: v[colSourceUser], TargetUser: v[colTargetUser],
 		SourcePassword: v[colSourcePassword], TargetPassword: v[colTargetPassword],
 		UserRoot: v[colUserRoot], SourceHost: v[colSourceHost], TargetHost: v[colTargetHost],
-		Text: p.text(rec, true, true)}
+		Text: p.masked(rec, true, true)}
 	if reason := p.check(&e); reason != "" {
 		p.res.Errors = append(p.res.Errors, LineError{Line: line, Reason: reason, Text: e.Text})
 		return nil
