@@ -16,8 +16,7 @@
 //
 // with "title" as the label, "description" as help text, "default"
 // shown and used as the initial value of a new form, and "required"
-// marking fields (a required nested object makes its own required list
-// count). A "type" list (["string", "null"]) counts as its first
+// marking fields (a nested object's own required list counts too). A "type" list (["string", "null"]) counts as its first
 // non-null type; any other construct is a text input. Properties keep
 // the schema's order. Settings hold no secrets: passwords go to the
 // secrets layer through the connector's own password fields.
