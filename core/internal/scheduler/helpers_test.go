@@ -296,7 +296,7 @@ func (e *env) stored(b *project.Batch) *project.Batch {
 func (e *env) waitStatus(st project.Status, users ...*project.User) {
 	e.t.Helper()
 	for _, u := range users {
-		e.eventually(fmt.Sprintf("%s to be %s (is %s)", u.SourceUser, st, e.user(u).Status), func() bool { return e.user(u).Status == st })
+		e.eventually(fmt.Sprintf("%s to be %s", u.SourceUser, st), func() bool { return e.user(u).Status == st })
 	}
 }
 

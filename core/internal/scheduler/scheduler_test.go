@@ -289,7 +289,9 @@ func TestCancelAndRerun(t *testing.T) {
 	if err := e.s.Rerun(e.ctx, e.p.ID, b.ID); err != nil {
 		t.Fatal(err)
 	}
-	e.waitStatus(project.StatusQueued, e.users...)
+	if got := e.user(e.users[2]); got.Status != project.StatusQueued {
+		t.Fatalf("u2 is %s after Rerun", got.Status)
+	}
 	e.s.Tick()
 	for range 3 {
 		e.next().ok()
@@ -543,9 +545,9 @@ func TestStartAfterCrash(t *testing.T) {
 // and the overview.
 func TestProgressRateETA(t *testing.T) {
 	e := newEnv(t, Options{RateWindow: time.Minute}, 2)
-	b := e.batch(e.p, project.Schedule{}, 0, e.users...)
 	t0 := monday("12:00").Add(5 * time.Second)
 	e.clock.Set(t0)
+	b := e.batch(e.p, project.Schedule{}, 0, e.users...)
 	e.s.Tick()
 	calls := e.nextN(2)
 	c0, c1 := calls["u0"], calls["u1"]
