@@ -9,6 +9,15 @@
 //	v1/project/<id>            Project
 //	v1/user/<project>/<id>     User
 //	v1/batch/<project>/<id>    Batch
+//	v1/userreport/<project>/<user>/<started>  RunReport
+//
+// # Who writes what
+//
+// The console and the CLI write projects, users and batches. The
+// scheduler (package scheduler) owns a batch's State, Pass, Started,
+// Finished, NextPass and Submitted, and a user's Status, Error, Waiting,
+// Batch, Passes, LastRun, Totals, Finished and Requested; it writes them
+// with UpdateBatch and UpdateUser, which serialise read-modify-write.
 //
 // # Secrets
 //

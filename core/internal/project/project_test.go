@@ -141,3 +141,37 @@ func TestStore(t *testing.T) {
 		t.Fatalf("user survived: %v", err)
 	}
 }
+
+// A user's totals add up what passes did and keep what the last one found.
+func TestUserAddPass(t *testing.T) {
+	var u User
+	u.AddPass(&engine.Report{Totals: engine.Counts{SourceMessages: 10, Copied: 8, Bytes: 800, Failed: 2, Skipped: 1, FlagsUpdated: 1}})
+	u.AddPass(&engine.Report{Totals: engine.Counts{SourceMessages: 12, Copied: 4, Bytes: 400, Present: 8, FlagsUpdated: 3}})
+	want := engine.Counts{SourceMessages: 12, Copied: 12, Bytes: 1200, Present: 8, Failed: 0, Skipped: 1, FlagsUpdated: 4}
+	if u.Totals != want {
+		t.Fatalf("totals %+v, want %+v", u.Totals, want)
+	}
+}
+
+// AllUsers lists every project's users (and no reports).
+func TestAllUsers(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	for _, name := range []string{"one", "two"} {
+		p := &Project{Name: name, Source: "a", Target: "b"}
+		if err := s.PutProject(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		u := &User{Project: p.ID, SourceUser: "alice", TargetUser: "alice@example.com", Finished: map[string]BatchPass{"b1": {Pass: 2, Status: StatusDone}}}
+		if err := s.PutUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SaveReport(ctx, &RunReport{Project: p.ID, User: u.ID, Pass: 1, Report: &engine.Report{Started: time.Now()}, Interrupted: "shutdown"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	us, err := s.AllUsers(ctx)
+	if err != nil || len(us) != 2 || us[0].Finished["b1"].Pass != 2 {
+		t.Fatalf("all users: %v %v", us, err)
+	}
+}
