@@ -50,29 +50,29 @@ func (s *Server) saveConnector(c echo.Context, cc *connectors.Config, sc secretC
 		return badRequest("%v", err)
 	}
 	var changed []string
-	if sc.Admin != "" {
-		if err := reg.SetAdminSecret(ctx, cc, sc.Admin); err != nil {
-			return err
+	for _, k := range []struct {
+		what, value string
+		clear       bool
+		has         *bool
+		set         func(context.Context, *connectors.Config, string) error
+		path        string
+	}{
+		{"administrator password", sc.Admin, sc.ClearAdmin, &cc.Auth.HasAdminSecret, reg.SetAdminSecret, secrets.ConnectorAdmin(cc.Name)},
+		{"user password", sc.User, sc.ClearUser, &cc.Auth.HasUserSecret, reg.SetUserSecret, secrets.ConnectorUser(cc.Name)},
+	} {
+		switch {
+		case k.value != "":
+			if err := k.set(ctx, cc, k.value); err != nil {
+				return err
+			}
+			changed = append(changed, k.what+" set")
+		case k.clear && *k.has:
+			if err := reg.Secrets().Delete(ctx, k.path); err != nil {
+				return err
+			}
+			*k.has = false
+			changed = append(changed, k.what+" removed")
 		}
-		changed = append(changed, "administrator password set")
-	} else if sc.ClearAdmin && cc.Auth.HasAdminSecret {
-		if err := reg.Secrets().Delete(ctx, secrets.ConnectorAdmin(cc.Name)); err != nil {
-			return err
-		}
-		cc.Auth.HasAdminSecret = false
-		changed = append(changed, "administrator password removed")
-	}
-	if sc.User != "" {
-		if err := reg.SetUserSecret(ctx, cc, sc.User); err != nil {
-			return err
-		}
-		changed = append(changed, "user password set")
-	} else if sc.ClearUser && cc.Auth.HasUserSecret {
-		if err := reg.Secrets().Delete(ctx, secrets.ConnectorUser(cc.Name)); err != nil {
-			return err
-		}
-		cc.Auth.HasUserSecret = false
-		changed = append(changed, "user password removed")
 	}
 	if err := reg.Put(ctx, cc); err != nil {
 		return badRequest("%v", err)
