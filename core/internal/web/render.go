@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -88,12 +89,15 @@ func parseTemplates(s *Server) (*templates, error) {
 		return nil, err
 	}
 	funcs := template.FuncMap{
-		"url":    s.url,
-		"static": t.staticURL,
-		"dict":   dict,
-		"when":   when,
-		"ago":    ago,
-		"join":   strings.Join,
+		"url":      s.url,
+		"static":   t.staticURL,
+		"dict":     dict,
+		"when":     when,
+		"ago":      ago,
+		"join":     strings.Join,
+		"bytes":    humanBytes,
+		"duration": roundDuration,
+		"mib":      func(n int64) string { return strconv.FormatFloat(float64(n)/(1<<20), 'f', -1, 64) },
 	}
 	common, err := template.New("").Funcs(funcs).ParseFS(ui.Templates, "templates/layouts/*.html", "templates/partials/*.html")
 	if err != nil {
@@ -134,6 +138,28 @@ func (s *Server) url(name string, params ...any) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("no route named %q", name)
+}
+
+// humanBytes writes a byte count for people (1.5 MB).
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2f GB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
+	}
+	return strconv.FormatInt(n, 10) + " B"
+}
+
+// roundDuration writes a duration to the second (to the millisecond under
+// a second).
+func roundDuration(d time.Duration) string {
+	if d < time.Second {
+		return d.Round(time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
 }
 
 // dict builds a map from key, value pairs (to pass several values to a
