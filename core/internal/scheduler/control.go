@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/ternmail/tern/core/internal/project"
@@ -60,47 +61,39 @@ func (s *Scheduler) Submit(ctx context.Context, projectID, batchID string) error
 // Pause stops the batch's running passes at a safe point and holds its
 // users (status paused) until Resume.
 func (s *Scheduler) Pause(ctx context.Context, projectID, batchID string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	br, err := s.batchLocked(ctx, projectID, batchID)
-	if err != nil {
-		return err
-	}
-	switch br.b.State {
-	case project.BatchPaused:
-		return nil
-	case project.BatchScheduled, project.BatchRunning:
-	default:
-		return stateErr(br.b, "pause")
-	}
-	if err := s.updateBatchLocked(br, func(b *project.Batch) { b.State = project.BatchPaused }); err != nil {
-		return err
-	}
-	s.interruptLocked(br, errPaused)
-	s.restPendingLocked(br)
-	return nil
+	return s.move(ctx, projectID, batchID, "pause", project.BatchPaused,
+		[]project.BatchState{project.BatchScheduled, project.BatchRunning}, []project.BatchState{project.BatchPaused},
+		func(br *batchRun) { s.interruptLocked(br, errPaused) })
 }
 
 // Resume lets a paused batch go on where it stopped.
 func (s *Scheduler) Resume(ctx context.Context, projectID, batchID string) error {
+	return s.move(ctx, projectID, batchID, "resume", project.BatchScheduled,
+		[]project.BatchState{project.BatchPaused}, []project.BatchState{project.BatchScheduled, project.BatchRunning},
+		func(*batchRun) { s.kickLocked() })
+}
+
+// move sets a batch in one of the states from to state to, runs then and
+// stores the status of its waiting users. A batch in one of the states
+// already is left as it is; any other state is ErrState.
+func (s *Scheduler) move(ctx context.Context, projectID, batchID, verb string, to project.BatchState, from, already []project.BatchState, then func(*batchRun)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	br, err := s.batchLocked(ctx, projectID, batchID)
 	if err != nil {
 		return err
 	}
-	switch br.b.State {
-	case project.BatchScheduled, project.BatchRunning:
+	switch {
+	case slices.Contains(already, br.b.State):
 		return nil
-	case project.BatchPaused:
-	default:
-		return stateErr(br.b, "resume")
+	case !slices.Contains(from, br.b.State):
+		return stateErr(br.b, verb)
 	}
-	if err := s.updateBatchLocked(br, func(b *project.Batch) { b.State = project.BatchScheduled }); err != nil {
+	if err := s.updateBatchLocked(br, func(b *project.Batch) { b.State = to }); err != nil {
 		return err
 	}
+	then(br)
 	s.restPendingLocked(br)
-	s.kickLocked()
 	return nil
 }
 

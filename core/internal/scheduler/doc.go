@@ -29,7 +29,8 @@
 // running, its users start as the limits allow; when its window closes
 // the running passes stop at a safe point, the batch goes back to
 // scheduled and its users to queued (not failed), and they continue in
-// the next window. A pass is over when every user finished it (whatever
+// the next window (a user waiting for a retry keeps waiting, and retries
+// in a window). A pass is over when every user finished it (whatever
 // the outcome); the batch is then done, and with Schedule.DeltaEvery its
 // next pass is set for Finished+DeltaEvery (Batch.NextPass) and starts by
 // itself. Batch.Started and Finished bound the current pass.

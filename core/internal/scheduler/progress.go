@@ -24,6 +24,28 @@ type Sample struct {
 	Bytes    int64     `json:"bytes"`
 }
 
+// Live is the work of a running pass, or of several added up: counts,
+// rates and the time left.
+type Live struct {
+	// ToCopy is the number of messages found missing on the target so
+	// far; Copied and Bytes were stored on the target.
+	ToCopy int64 `json:"to_copy"`
+	Copied int64 `json:"copied"`
+	Bytes  int64 `json:"bytes"`
+	// Skipped and Failed messages were not migrated (see the report).
+	Skipped int64 `json:"skipped"`
+	Failed  int64 `json:"failed"`
+	// Rate and ByteRate are messages and bytes per second over the
+	// scheduler's rate window.
+	Rate     float64 `json:"rate"`
+	ByteRate float64 `json:"byte_rate"`
+	// ETA is the time left at the current rate: (ToCopy − Copied) / Rate.
+	// ETAKnown is false when it cannot be told (no rate yet, or for a
+	// batch, users that have not started the pass).
+	ETA      time.Duration `json:"eta_ns"`
+	ETAKnown bool          `json:"eta_known"`
+}
+
 // UserProgress is a user's row in a batch's progress (or the state of a
 // pass over the user alone).
 type UserProgress struct {
@@ -49,20 +71,8 @@ type UserProgress struct {
 	// The counts of the running pass, or of the last try if none runs.
 	FoldersDone  int64 `json:"folders_done"`
 	FoldersTotal int64 `json:"folders_total"`
-	ToCopy       int64 `json:"to_copy"`
-	Copied       int64 `json:"copied"`
-	Bytes        int64 `json:"bytes"`
 	Present      int64 `json:"present"`
-	Skipped      int64 `json:"skipped"`
-	Failed       int64 `json:"failed"`
-	// Rate and ByteRate are messages and bytes per second over the
-	// scheduler's rate window.
-	Rate     float64 `json:"rate"`
-	ByteRate float64 `json:"byte_rate"`
-	// ETA is the time left at the current rate: (ToCopy − Copied) / Rate.
-	// ETAKnown is false when it cannot be told (no rate yet).
-	ETA      time.Duration `json:"eta_ns"`
-	ETAKnown bool          `json:"eta_known"`
+	Live
 }
 
 // BatchProgress is a batch's live state: a row per user and totals.
@@ -82,18 +92,10 @@ type BatchProgress struct {
 	// finished the pass, whatever the outcome.
 	ByStatus map[project.Status]int `json:"by_status"`
 	Done     int                    `json:"done"`
-	// Totals of the rows.
-	ToCopy   int64   `json:"to_copy"`
-	Copied   int64   `json:"copied"`
-	Bytes    int64   `json:"bytes"`
-	Skipped  int64   `json:"skipped"`
-	Failed   int64   `json:"failed"`
-	Rate     float64 `json:"rate"`
-	ByteRate float64 `json:"byte_rate"`
-	// ETA is known when every unfinished user has started the pass (so
-	// that what is left to copy is known) and the rate is not 0.
-	ETA      time.Duration `json:"eta_ns"`
-	ETAKnown bool          `json:"eta_known"`
+	// Live adds up the rows; the ETA is known when every unfinished user
+	// has started the pass (so that what is left to copy is known) and
+	// the rate is not 0.
+	Live
 }
 
 // Overview is the dashboard's summary of everything.
@@ -191,6 +193,17 @@ func (m *meter) rate() (float64, float64) {
 		return 0, 0
 	}
 	return float64(b.messages-a.messages) / dt, float64(b.bytes-a.bytes) / dt
+}
+
+// add adds o's counts and rates (not its ETA).
+func (l *Live) add(o Live) {
+	l.ToCopy += o.ToCopy
+	l.Copied += o.Copied
+	l.Bytes += o.Bytes
+	l.Skipped += o.Skipped
+	l.Failed += o.Failed
+	l.Rate += o.Rate
+	l.ByteRate += o.ByteRate
 }
 
 // eta is the time to copy remaining messages at rate.
@@ -329,13 +342,7 @@ func (s *Scheduler) BatchProgress(ctx context.Context, projectID, batchID string
 		r := s.rowLocked(sl)
 		bp.Users = append(bp.Users, r)
 		bp.ByStatus[r.Status]++
-		bp.ToCopy += r.ToCopy
-		bp.Copied += r.Copied
-		bp.Bytes += r.Bytes
-		bp.Skipped += r.Skipped
-		bp.Failed += r.Failed
-		bp.Rate += r.Rate
-		bp.ByteRate += r.ByteRate
+		bp.add(r.Live)
 		switch sl.state {
 		case finished:
 			bp.Done++

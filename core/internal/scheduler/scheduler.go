@@ -420,7 +420,7 @@ func (s *Scheduler) advanceLocked(br *batchRun, now time.Time) {
 		return
 	}
 	br.b = b
-	s.refreshUsersLocked(br)
+	s.refreshUsersLocked(br, true)
 	switch b.State {
 	case project.BatchDone:
 		if b.Schedule.DeltaEvery > 0 && !b.NextPass.IsZero() && !now.Before(b.NextPass) {
@@ -447,8 +447,9 @@ func (s *Scheduler) advanceLocked(br *batchRun, now time.Time) {
 }
 
 // refreshUsersLocked follows edits of the batch's user list: new users
-// join the current pass, removed users that are not running leave it.
-func (s *Scheduler) refreshUsersLocked(br *batchRun) {
+// join the current pass (their status stored if rest), removed users that
+// are not running leave it.
+func (s *Scheduler) refreshUsersLocked(br *batchRun, rest bool) {
 	if slices.EqualFunc(br.slots, br.b.Users, func(sl *slot, id string) bool { return sl.user.id == id }) {
 		return
 	}
@@ -464,7 +465,7 @@ func (s *Scheduler) refreshUsersLocked(br *batchRun) {
 			return
 		}
 		out = append(out, sl)
-		if sl.state == pending && active(br.b.State) {
+		if rest && sl.state == pending && active(br.b.State) {
 			s.restLocked(sl, "")
 		}
 	}
@@ -516,7 +517,7 @@ func (s *Scheduler) newPassLocked(br *batchRun, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	s.refreshUsersLocked(br)
+	s.refreshUsersLocked(br, false)
 	for _, sl := range br.slots {
 		if sl.run != nil {
 			continue // a pass of the cancelled batch still stopping; it ends as cancelled
