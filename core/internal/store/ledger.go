@@ -6,7 +6,6 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -16,14 +15,17 @@ import (
 
 // Ledger returns the ledger of a mailbox.
 func (d *DB) Ledger(mailbox string) ledger.Ledger {
-	return &mailboxLedger{d: d, db: d.db, prefix: "v1/ledger/" + Escape(mailbox) + "/", pending: &d.pending, log: d.log}
+	return &mailboxLedger{d: d, db: d.db, prefix: "v1/ledger/" + Escape(mailbox) + "/", log: d.log}
 }
 
 type mailboxLedger struct {
-	d       *DB
-	db      *badger.DB
-	prefix  string
-	pending *sync.WaitGroup
+	d      *DB
+	db     *badger.DB
+	prefix string
+	// pending counts this ledger's commits in flight (Sync waits for
+	// them, not for other mailboxes'); the DB's counts every ledger's
+	// (Close waits for them).
+	pending pending
 	log     *slog.Logger
 }
 
@@ -183,9 +185,11 @@ func (l *mailboxLedger) Commit(_ context.Context, folder, validity string, e *le
 	}
 	// Asynchronous: many commits share one sync. A lost commit leaves the
 	// in-flight entry, which reconciliation resolves.
-	l.pending.Add(1)
+	l.pending.add()
+	l.d.pending.add()
 	txn.CommitWith(func(err error) {
-		defer l.pending.Done()
+		defer l.d.pending.done()
+		defer l.pending.done()
 		if err != nil {
 			l.log.Error("ledger commit failed; the entry stays in flight and is reconciled on the next pass", "folder", folder, "id", e.ID, "err", err)
 		}
@@ -250,7 +254,7 @@ func (l *mailboxLedger) DropValidity(ctx context.Context, folder, validity strin
 }
 
 func (l *mailboxLedger) Sync(context.Context) error {
-	l.pending.Wait()
+	l.pending.wait()
 	return l.db.Sync()
 }
 

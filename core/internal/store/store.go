@@ -52,7 +52,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 
 	"github.com/dgraph-io/badger/v4"
 )
@@ -80,7 +79,7 @@ type DB struct {
 	db      *badger.DB
 	sync    bool // sync the writes that must be durable
 	log     *slog.Logger
-	pending sync.WaitGroup // asynchronous ledger commits
+	pending pending // asynchronous ledger commits, of every mailbox
 }
 
 // migrations upgrade a store from the version in its key to the next one.
@@ -155,13 +154,13 @@ func (d *DB) checkSchema() error {
 
 // Close waits for pending writes and closes the store.
 func (d *DB) Close() error {
-	d.pending.Wait()
+	d.pending.wait()
 	return d.db.Close()
 }
 
 // Sync makes every write so far durable.
 func (d *DB) Sync(context.Context) error {
-	d.pending.Wait()
+	d.pending.wait()
 	return d.db.Sync()
 }
 

@@ -3,7 +3,10 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/ternmail/tern/core/internal/ledger"
@@ -121,5 +124,54 @@ func TestLedgerProtocol(t *testing.T) {
 	}
 	if err := db2.Get(ctx, "v1/nothing", new(int)); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Get of a missing key: %v", err)
+	}
+}
+
+// Mailboxes commit while others sync and while the store closes: no
+// panic, no race (go test -race), and every commit is there afterwards.
+func TestConcurrentLedgers(t *testing.T) {
+	dir := t.TempDir()
+	db, err := Open(dir, &Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	const mailboxes, entries = 4, 300
+	var wg sync.WaitGroup
+	for m := range mailboxes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l := db.Ledger(fmt.Sprintf("mb%d", m))
+			for i := range entries {
+				e := &ledger.Entry{ID: strconv.Itoa(i), State: ledger.StateDone, Ref: strconv.Itoa(i), TargetFolder: "INBOX"}
+				if err := l.Commit(ctx, "INBOX", "1", e); err != nil {
+					t.Error(err)
+					return
+				}
+				if i%7 == 0 {
+					if err := l.Sync(ctx); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err = Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for m := range mailboxes {
+		n := 0
+		db.Ledger(fmt.Sprintf("mb%d", m)).Entries(ctx, "INBOX", "1", func(*ledger.Entry) error { n++; return nil })
+		if n != entries {
+			t.Errorf("mailbox %d has %d entries, want %d", m, n, entries)
+		}
 	}
 }
