@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -215,6 +217,7 @@ type connectorForm struct {
 	Fields  []schemaform.Field
 	// The login part.
 	AdminUser, AdminMethod        string
+	Concurrency                   int
 	Methods                       []string
 	HasAdminSecret, HasUserSecret bool
 	Errors                        map[string]string
@@ -228,7 +231,7 @@ var adminMethods = []string{auth.MethodAuto, auth.MethodAuthzid, auth.MethodMast
 // schema's defaults).
 func (s *Server) buildForm(ctx context.Context, cc *connectors.Config, isNew bool, errs map[string]string) (*connectorForm, *schemaform.Form, error) {
 	f := &connectorForm{New: isNew, Name: cc.Name, Plugin: s.describe(ctx, cc.Plugin), Methods: adminMethods,
-		AdminUser: cc.Auth.AdminUser, AdminMethod: or(cc.Auth.AdminMethod, auth.MethodAuto),
+		AdminUser: cc.Auth.AdminUser, AdminMethod: or(cc.Auth.AdminMethod, auth.MethodAuto), Concurrency: cc.Concurrency,
 		HasAdminSecret: cc.Auth.HasAdminSecret, HasUserSecret: cc.Auth.HasUserSecret, Errors: errs, Detection: cc.Detection}
 	if f.Detection != nil {
 		f.SampleUser = f.Detection.SampleUser
@@ -290,6 +293,16 @@ func (s *Server) readForm(c echo.Context, cc *connectors.Config) (secretChange, 
 	cc.Auth.AdminMethod = form.Get("admin_method")
 	if !slices.Contains(adminMethods, cc.Auth.AdminMethod) {
 		cc.Auth.AdminMethod = auth.MethodAuto
+	}
+	if v := strings.TrimSpace(form.Get("concurrency")); v == "" {
+		cc.Concurrency = 0
+	} else if n, err := strconv.Atoi(v); err != nil || n < 0 || n > 256 {
+		if errs == nil {
+			errs = map[string]string{}
+		}
+		errs["concurrency"] = "A whole number from 0 (no limit) to 256."
+	} else {
+		cc.Concurrency = n
 	}
 	sc := secretChange{Admin: form.Get("admin_password"), User: form.Get("user_password"),
 		ClearAdmin: form.Get("clear_admin_password") != "", ClearUser: form.Get("clear_user_password") != ""}

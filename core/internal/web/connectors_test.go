@@ -224,3 +224,25 @@ func TestConnectorsAPIUpdate(t *testing.T) {
 		t.Fatalf("audit: %+v", p.Entries)
 	}
 }
+
+// The form's per-connector limit is stored, and a bad one is refused with
+// its reason.
+func TestConnectorConcurrency(t *testing.T) {
+	e := newEnv(t, fakePlugins{"mem": memconnector.New(nil)})
+	b := e.admin("ada")
+	r := b.post("/connectors/new?plugin=mem", "/connectors", url.Values{"name": {"lim"}, "plugin": {"mem"}, "concurrency": {"3"}})
+	if r.code != http.StatusSeeOther {
+		t.Fatalf("create: %d %s", r.code, r.body)
+	}
+	c, err := e.srv.o.Connectors.Get(t.Context(), "lim")
+	if err != nil || c.Concurrency != 3 {
+		t.Fatalf("stored %+v %v", c, err)
+	}
+	if r := b.get("/connectors/lim"); !strings.Contains(r.body, `name="concurrency" min="0" max="256" value="3"`) {
+		t.Fatalf("the form does not show the limit: %s", r.body)
+	}
+	r = b.post("/connectors/lim", "/connectors/lim", url.Values{"concurrency": {"-2"}})
+	if r.code != http.StatusUnprocessableEntity || !strings.Contains(r.body, "A whole number from 0") {
+		t.Fatalf("bad limit: %d %s", r.code, r.body)
+	}
+}
