@@ -8,6 +8,7 @@ package browsertest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -200,4 +201,68 @@ func (b *Tab) WaitText(sel, want string, timeout time.Duration) string {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// Load runs actions that open a page (a click on a link or on a form's
+// submit button, a navigation; an htmx request answered with HX-Redirect
+// counts) and waits until it has loaded. It returns the HTTP status of
+// the page's document, after redirects.
+func (b *Tab) Load(step string, actions ...chromedp.Action[chromedp.Void]) int64 {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.Ctx, 30*time.Second)
+	defer cancel()
+	resp, err := chromedp.RunResponse(ctx, actions...)
+	if err != nil {
+		b.t.Fatalf("%s: %v\npage body:\n%s", step, err, b.body())
+	}
+	var status int64
+	if resp != nil {
+		status = resp.Status
+	}
+	return status
+}
+
+// HTML returns the document's HTML as it is now (after scripts and htmx
+// swaps).
+func (b *Tab) HTML() string {
+	b.t.Helper()
+	return Eval[string](b, `document.documentElement.outerHTML`)
+}
+
+// URL returns the address of the page.
+func (b *Tab) URL() string {
+	b.t.Helper()
+	return Eval[string](b, `location.href`)
+}
+
+// Response is what Fetch got.
+type Response struct {
+	Status int `json:"status"`
+	// Header holds the response's headers, with lower-case names.
+	Header map[string]string `json:"header"`
+	Body   string            `json:"body"`
+}
+
+// Fetch GETs url from the page with fetch(), as the page's own scripts
+// would: with the browser's cookies (HttpOnly ones too) and under the
+// page's Content-Security-Policy. A download link's target is read so.
+func (b *Tab) Fetch(url string) Response {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.Ctx, 30*time.Second)
+	defer cancel()
+	arg, _ := json.Marshal(url)
+	expr := fmt.Sprintf(`fetch(%s, {credentials: "same-origin"}).then(async r => {
+		const header = {};
+		r.headers.forEach((v, k) => { header[k] = v; });
+		return JSON.stringify({status: r.status, header, body: await r.text()});
+	})`, arg)
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr, chromedp.EvalAwaitPromise))
+	if err != nil {
+		b.t.Fatalf("fetch %s: %v", url, err)
+	}
+	var r Response
+	if err := json.Unmarshal([]byte(s), &r); err != nil {
+		b.t.Fatalf("fetch %s: %v", url, err)
+	}
+	return r
 }

@@ -34,7 +34,8 @@ type daemon struct {
 
 var (
 	addrRe = regexp.MustCompile(`addr=(http://[0-9.:]+)`)
-	otpRe  = regexp.MustCompile(`one-time password (\S+)`)
+	// The stderr line, not the log line that says it was printed.
+	otpRe = regexp.MustCompile(`administrator created: name "[^"]*", one-time password (\S+)`)
 )
 
 // startDaemon starts tern serve; extraConfig is TOML added to its
