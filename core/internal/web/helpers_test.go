@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"github.com/ternmail/tern/core/internal/connectors"
+	"github.com/ternmail/tern/core/internal/project"
+	"github.com/ternmail/tern/core/internal/scheduler"
 	"github.com/ternmail/tern/core/internal/secrets"
 	"github.com/ternmail/tern/core/internal/store"
 	"github.com/ternmail/tern/sdk/connector"
@@ -64,6 +66,11 @@ func newEnv(t *testing.T, plugins fakePlugins, mod ...func(*Options)) *testEnv {
 		t.Fatal(err)
 	}
 	o := Options{DB: db, APIToken: strings.Repeat("t", 64), Connectors: connectors.NewRegistry(db, sec), Plugins: plugins, Secrets: sec, Version: "test"}
+	// As in the daemon, the projects pages are there (the layout links to
+	// them); this scheduler is not started, so nothing runs. Tests of
+	// migrations set their own in mod.
+	o.Projects = project.NewStore(db, sec)
+	o.Scheduler = scheduler.New(o.Projects, nil, scheduler.Options{})
 	for _, m := range mod {
 		m(&o)
 	}

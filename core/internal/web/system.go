@@ -48,26 +48,3 @@ func (s *Server) systemPage(c echo.Context) error {
 func (s *Server) apiSystem(c echo.Context) error {
 	return c.JSON(http.StatusOK, s.systemInfo(c.Request().Context()))
 }
-
-type dashboardData struct {
-	Connectors int
-	Secrets    secrets.Health
-	// Activity is the scheduler's summary; nil until it exists.
-	Activity any
-}
-
-func (s *Server) dashboard(c echo.Context) error {
-	ctx := c.Request().Context()
-	d := dashboardData{}
-	if s.o.Connectors != nil {
-		list, err := s.o.Connectors.List(ctx)
-		if err != nil {
-			return err
-		}
-		d.Connectors = len(list)
-	}
-	if s.o.Secrets != nil {
-		d.Secrets = s.o.Secrets.Health(ctx)
-	}
-	return s.render(c, Page{Name: "dashboard", Title: "Dashboard", Data: d})
-}
