@@ -14,7 +14,10 @@ package main_test
 // console error or CSP violation.
 
 import (
+	"encoding/csv"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -242,6 +245,113 @@ func TestConsole(t *testing.T) {
 		t.Fatalf("after creating the project: %s, want its users page", usersURL)
 	}
 	projectPath := strings.TrimSuffix(strings.TrimPrefix(usersURL, d.Addr), "/users")
-	_ = projectPath
-	t.Logf("step 1–3 (login, connectors, project) done after %v", time.Since(start).Round(time.Millisecond))
+	t.Logf("steps 1–3 (login, connectors, project) done after %v", time.Since(start).Round(time.Millisecond))
+
+	// 4. Import three users from a CSV with one bad line: the preview
+	// names the line, the import leaves it out.
+	csvFile := filepath.Join(t.TempDir(), "users.csv")
+	csvText := fmt.Sprintf("source_user,target_user\n%s,%s\nbad user,x@example.com\n%s,%s\n%s,%s\n", src[0], dst[0], src[1], dst[1], src[2], dst[2])
+	if err := os.WriteFile(csvFile, []byte(csvText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.submit("open the import page", `a[href$="/users/import"]`)
+	c.tab.Do("choose the file", chromedp.SetUploadFiles(chromedp.CSS(`input[type=file][name=file]`), []string{csvFile}))
+	c.submit("preview the import", `#import-preview`)
+	if sum := c.tab.Text("#import-summary"); !strings.HasPrefix(sum, "3 new users") || !strings.Contains(sum, "1 lines left out") {
+		t.Fatalf("import preview: %q", sum)
+	}
+	if errs := c.tab.Text("#import-errors tbody"); !strings.HasPrefix(errs, "3\t") || !strings.Contains(errs, "bad user") {
+		t.Fatalf("the preview does not name line 3: %q", errs)
+	}
+	c.submit("confirm the import", `#import-confirm`)
+	c.tab.WaitText("#messages", "3 users added", 5*time.Second)
+	users := c.tab.Text("#users tbody")
+	for i := range 3 {
+		if !strings.Contains(users, src[i]) || !strings.Contains(users, dst[i]) {
+			t.Fatalf("the users list lacks %s → %s:\n%s", src[i], dst[i], users)
+		}
+	}
+	if strings.Contains(users, "bad user") {
+		t.Fatalf("the bad line was imported:\n%s", users)
+	}
+
+	// 5. A batch of the three, followed live to its end; a user's report
+	// and its CSV.
+	c.selectUsers(src[:3])
+	c.fill("batch name", `#users-select input[name=name]`, "first")
+	c.submit("start batch first", `#start-batch`)
+	firstBatch := strings.TrimPrefix(c.tab.URL(), d.Addr)
+	c.waitState("done", 60*time.Second)
+	want := 0
+	for _, mb := range mbs[:3] {
+		want += mb.Count()
+	}
+	if got := c.tab.Text("#batch-done"); got != "3/3" {
+		t.Fatalf("batch first: %s users done, want 3/3", got)
+	}
+	if got := c.number("#batch-copied"); got != want {
+		t.Fatalf("batch first: %d messages copied, want %d", got, want)
+	}
+	t.Logf("step 5: batch first copied %d messages, done after %v", want, time.Since(start).Round(time.Millisecond))
+	c.load("open the report of "+src[0], chromedp.Evaluate[chromedp.Void](fmt.Sprintf(
+		`[...document.querySelectorAll("#batch-users tbody tr")].find(r => r.innerText.includes(%q)).querySelector('a[href$="/report"]').click()`, src[0])))
+	c.checkReport(src[0], mbs[0])
+	t.Logf("steps 4–5 done after %v", time.Since(start).Round(time.Millisecond))
+	_, _ = projectPath, firstBatch
+}
+
+// selectUsers ticks the users' boxes on the users page.
+func (c *console) selectUsers(users []string) {
+	c.t.Helper()
+	for _, u := range users {
+		c.tab.Do("select "+u, chromedp.Click(chromedp.CSS(fmt.Sprintf(`#users input[type=checkbox][aria-label="select %s"]`, u))))
+	}
+}
+
+// checkReport checks the report page of a user's pass that copied all of
+// mb, and its CSV.
+func (c *console) checkReport(user string, mb corpus.Mailbox) {
+	t := c.t
+	t.Helper()
+	n := mb.Count()
+	if sum := c.tab.Text("#report-summary"); !strings.Contains(sum, fmt.Sprintf("%d in the source · %d copied", n, n)) || !strings.Contains(sum, " 0 failed") {
+		t.Fatalf("report of %s:\n%s", user, sum)
+	}
+	folders := c.tab.Text("#report-folders tbody")
+	href := browsertest.Eval[string](c.tab, `document.querySelector("#report-csv").href`)
+	r := c.tab.Fetch(href)
+	if r.Status != 200 || !strings.HasPrefix(r.Header["content-type"], "text/csv") || !strings.Contains(r.Header["content-disposition"], "attachment") {
+		t.Fatalf("report CSV %s: status %d, headers %v", href, r.Status, r.Header)
+	}
+	cr := csv.NewReader(strings.NewReader(r.Body))
+	cr.FieldsPerRecord = -1
+	rows, err := cr.ReadAll()
+	if err != nil {
+		t.Fatalf("report CSV: %v\n%s", err, r.Body)
+	}
+	if len(rows) == 0 || strings.Join(rows[0], ",") != "source folder,target folder,source messages,copied,already there,skipped,failed,excluded,bytes,error" {
+		t.Fatalf("report CSV header: %q", rows)
+	}
+	got := map[string][]string{}
+	for _, row := range rows[1:] {
+		if len(row) == 0 || len(row) == 1 && row[0] == "" {
+			break
+		}
+		got[row[1]] = row
+	}
+	// The source's folders have their server's names ("." between
+	// levels); the target's have "/", as the seeded ones.
+	for _, f := range mb {
+		row := got[f.Name]
+		want := strconv.Itoa(len(f.Messages))
+		if row == nil || row[0] != strings.ReplaceAll(f.Name, "/", testserver.DovecotSrc.Separator) || row[2] != want || row[3] != want || row[6] != "0" {
+			t.Errorf("report CSV of %s: folder %s: %q, want %s in the source and copied", user, f.Name, row, want)
+		}
+		if !strings.Contains(folders, f.Name) {
+			t.Errorf("the report page of %s lacks folder %s", user, f.Name)
+		}
+	}
+	if t.Failed() {
+		t.Fatalf("report CSV:\n%s", r.Body)
+	}
 }
