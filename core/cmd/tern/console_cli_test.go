@@ -98,6 +98,13 @@ func TestConsoleCLI(t *testing.T) {
 			"--tls", "starttls", "--ca-file", testserver.CAFile(), "--admin-password-env", "MAGIC")
 	}
 	d.Restart()
+	// With the daemon running, tern connectors works through its API.
+	d.offline(env, "connectors", "add", "spare", "--plugin", "imap", "--host", "127.0.0.1", "--port", strconv.Itoa(testserver.DovecotDst.Port),
+		"--tls", "starttls", "--ca-file", testserver.CAFile(), "--admin-password-env", "MAGIC")
+	if out := d.offline(nil, "connectors", "list"); !strings.Contains(out, "through its API") || !strings.Contains(out, "spare") || !strings.Contains(out, "old") {
+		t.Fatalf("connectors list while the daemon runs:\n%s", out)
+	}
+	d.offline(nil, "connectors", "delete", "spare")
 
 	d.mustCLI(0, "projects", "create", "mig", "--source", "old", "--target", "new", "--exclude", "Trash")
 	if out := d.mustCLI(0, "projects", "list"); !strings.Contains(out, "mig") || !strings.Contains(out, "old") {

@@ -27,6 +27,10 @@ import (
 	"github.com/ternmail/tern/sdk/connector"
 )
 
+// AddressFile is the file in the state directory that holds the running
+// daemon's URL, for the CLI.
+const AddressFile = "serve-address"
+
 // Version is set by the build (-ldflags "-X ...app.Version=...").
 var Version = "dev"
 
@@ -128,6 +132,13 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, level slog.Le
 		return fmt.Errorf("listen: %w", err)
 	}
 	log.Info("tern is serving", "addr", "http://"+ln.Addr().String(), "state", cfg.StateDir, "plugins", cfg.PluginsDir)
+	// The address for the CLI on this machine (the configured one may be
+	// port 0, or overridden by --listen).
+	addrFile := filepath.Join(cfg.StateDir, AddressFile)
+	if err := os.WriteFile(addrFile, []byte("http://"+ln.Addr().String()+"\n"), 0o600); err != nil {
+		log.Warn("cannot write the daemon's address file", "file", addrFile, "err", err)
+	}
+	defer os.Remove(addrFile)
 	if ready != nil {
 		ready(ln.Addr().String())
 	}

@@ -68,7 +68,7 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	db, err := openStore(cfg.StateDir, logx.New(stderr, slog.LevelWarn, false))
 	if err != nil {
-		if strings.Contains(err.Error(), "in use by another tern process") {
+		if errors.Is(err, errStateInUse) {
 			err = fmt.Errorf("%w: stop \"tern serve\" first, or use the console's Admins page or the API (POST /api/v1/admins)", err)
 		}
 		return fail(err)

@@ -14,6 +14,9 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/ternmail/tern/core/internal/app"
+	"github.com/ternmail/tern/core/internal/config"
 )
 
 // The console's commands (projects, users, batches, reports) talk to the
@@ -50,7 +53,7 @@ func (a *apiFlags) client() (*apiClient, error) {
 	}
 	base := a.server
 	if base == "" {
-		base = "http://" + cfg.Listen
+		base = daemonURL(cfg)
 	}
 	token := os.Getenv("TERN_API_TOKEN")
 	if a.tokenFile != "" || token == "" {
@@ -65,6 +68,15 @@ func (a *apiFlags) client() (*apiClient, error) {
 		token = strings.TrimSpace(string(b))
 	}
 	return &apiClient{base: strings.TrimRight(base, "/") + "/api/v1", token: token, http: &http.Client{Timeout: 5 * time.Minute}}, nil
+}
+
+// daemonURL is where the daemon of cfg listens: what the running daemon
+// wrote in its state directory, else the configuration's address.
+func daemonURL(cfg config.Config) string {
+	if b, err := os.ReadFile(filepath.Join(cfg.StateDir, app.AddressFile)); err == nil {
+		return strings.TrimSpace(string(b))
+	}
+	return "http://" + cfg.Listen
 }
 
 // apiError is an error answer of the API.

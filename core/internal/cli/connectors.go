@@ -20,7 +20,6 @@ import (
 	"github.com/ternmail/tern/core/internal/pluginhost"
 	"github.com/ternmail/tern/core/internal/secrets"
 	"github.com/ternmail/tern/core/internal/store"
-	"github.com/ternmail/tern/sdk/connector"
 )
 
 const connectorsUsage = `Usage:
@@ -204,11 +203,11 @@ func runConnectors(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 		return true
 	}
-	env, err := sf.open(ctx, stderr, words[0] == "test" || words[0] == "add")
+	store, err := sf.openConnectors(ctx, stderr, words[0] == "test" || words[0] == "add")
 	if err != nil {
 		return fail(err)
 	}
-	defer env.close()
+	defer store.Close()
 
 	switch words[0] {
 	case "add":
@@ -219,45 +218,30 @@ func runConnectors(ctx context.Context, args []string, stdout, stderr io.Writer)
 		if err := ef.apply(fs, &ec); err != nil {
 			return fail(err)
 		}
-		if _, err := env.reg.Get(ctx, name); err == nil && !*replace {
-			return fail(fmt.Errorf("connector %q exists (use --replace)", name))
-		}
 		c := &connectors.Config{Name: name, Plugin: ec.Connector, Settings: ec.Settings,
 			Auth: connectors.Auth{AdminUser: ec.AdminUser, AdminMethod: ec.AdminMethod}}
-		admin := secretInput{File: ec.AdminPasswordFile, Env: ec.AdminPasswordEnv}
-		user := secretInput{File: ec.PasswordFile, Env: ec.PasswordEnv}
-		c.Auth.HasAdminSecret, c.Auth.HasUserSecret = admin.given(), user.given()
-		if err := c.Validate(); err != nil {
-			return fail(err)
-		}
-		if _, err := env.plugins.Connector(c.Plugin); err != nil {
-			return fail(err)
-		}
-		if admin.given() {
-			v, err := admin.read()
-			if err != nil {
-				return fail(fmt.Errorf("administrator password: %w", err))
+		var adminPw, userPw string
+		for _, in := range []struct {
+			what string
+			in   secretInput
+			dst  *string
+		}{{"administrator password", secretInput{File: ec.AdminPasswordFile, Env: ec.AdminPasswordEnv}, &adminPw},
+			{"user password", secretInput{File: ec.PasswordFile, Env: ec.PasswordEnv}, &userPw}} {
+			if !in.in.given() {
+				continue
 			}
-			if err := env.reg.SetAdminSecret(ctx, c, v); err != nil {
-				return fail(err)
+			if *in.dst, err = in.in.read(); err != nil {
+				return fail(fmt.Errorf("%s: %w", in.what, err))
 			}
 		}
-		if user.given() {
-			v, err := user.read()
-			if err != nil {
-				return fail(fmt.Errorf("user password: %w", err))
-			}
-			if err := env.reg.SetUserSecret(ctx, c, v); err != nil {
-				return fail(err)
-			}
-		}
-		if err := env.reg.Put(ctx, c); err != nil {
+		c.Auth.HasAdminSecret, c.Auth.HasUserSecret = adminPw != "", userPw != ""
+		if err := store.Add(ctx, c, adminPw, userPw, *replace); err != nil {
 			return fail(err)
 		}
 		fmt.Fprintf(stdout, "connector %s added (%s, %s)\n", name, c.Server(), modeWords(c))
 		return 0
 	case "list":
-		list, err := env.reg.List(ctx)
+		list, err := store.List(ctx)
 		if err != nil {
 			return fail(err)
 		}
@@ -280,7 +264,7 @@ func runConnectors(ctx context.Context, args []string, stdout, stderr io.Writer)
 		if !needName() {
 			return 2
 		}
-		c, err := env.reg.Get(ctx, name)
+		c, err := store.Get(ctx, name)
 		if err != nil {
 			return fail(err)
 		}
@@ -297,7 +281,7 @@ func runConnectors(ctx context.Context, args []string, stdout, stderr io.Writer)
 		if !needName() {
 			return 2
 		}
-		if err := env.reg.Delete(ctx, name); err != nil {
+		if err := store.Delete(ctx, name); err != nil {
 			return fail(err)
 		}
 		fmt.Fprintf(stdout, "connector %s deleted\n", name)
@@ -306,21 +290,13 @@ func runConnectors(ctx context.Context, args []string, stdout, stderr io.Writer)
 		if !needName() {
 			return 2
 		}
-		c, err := env.reg.Get(ctx, name)
-		if err != nil {
-			return fail(err)
-		}
-		conn, err := env.plugins.Connector(c.Plugin)
-		if err != nil {
-			return fail(err)
-		}
 		userSecret := ""
 		if in := (secretInput{File: *userPwFile, Env: *userPwEnv}); in.given() {
 			if userSecret, err = in.read(); err != nil {
 				return fail(fmt.Errorf("sample user's password: %w", err))
 			}
 		}
-		det, err := env.reg.Test(ctx, conn, c, *sample, userSecret)
+		det, err := store.Test(ctx, name, *sample, userSecret)
 		if err != nil {
 			return fail(err)
 		}
@@ -420,13 +396,13 @@ func runUsers(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fs.Usage()
 		return 2
 	}
-	env, err := sf.open(ctx, stderr, true)
+	store, err := sf.openConnectors(ctx, stderr, true)
 	if err != nil {
 		fmt.Fprintf(stderr, "tern users discover: %v\n", err)
 		return 1
 	}
-	defer env.close()
-	users, err := discover(ctx, env, words[1])
+	defer store.Close()
+	users, err := store.Users(ctx, words[1])
 	if err != nil {
 		fmt.Fprintf(stderr, "tern users discover: %v\n", err)
 		return 1
@@ -457,19 +433,6 @@ func runUsers(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 // state directory) from the project commands (which talk to the daemon).
 func isDiscover(args []string) bool {
 	return len(args) == 0 || slices.Contains(args, "discover")
-}
-
-// discover lists a stored connector's users.
-func discover(ctx context.Context, env *cmdEnv, name string) ([]connector.User, error) {
-	c, err := env.reg.Get(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	conn, err := env.plugins.Connector(c.Plugin)
-	if err != nil {
-		return nil, err
-	}
-	return env.reg.ListUsers(ctx, conn, c)
 }
 
 func runAuth(ctx context.Context, args []string, stdout, stderr io.Writer) int {

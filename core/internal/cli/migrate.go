@@ -441,7 +441,7 @@ func openStore(dir string, log *slog.Logger) (*store.DB, error) {
 	}
 	db, err := store.Open(dir, &store.Options{Logger: log})
 	if err != nil && strings.Contains(err.Error(), "Cannot acquire directory lock") {
-		return nil, fmt.Errorf("state directory %s is in use by another tern process", dir)
+		return nil, fmt.Errorf("state directory %s is %w", dir, errStateInUse)
 	}
 	return db, err
 }

@@ -49,13 +49,13 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		Daemon  string          `json:"daemon"`
 		Health  json.RawMessage `json:"health,omitempty"`
 		Secrets secrets.Health  `json:"secrets"`
-	}{Daemon: "not running at http://" + cfg.Listen}
+	}{Daemon: "not running at " + daemonURL(cfg)}
 	// The daemon knows best; ask it first.
 	client := &http.Client{Timeout: 3 * time.Second}
-	if resp, err := client.Get("http://" + cfg.Listen + "/healthz"); err == nil {
+	if resp, err := client.Get(daemonURL(cfg) + "/healthz"); err == nil {
 		var raw json.RawMessage
 		if json.NewDecoder(resp.Body).Decode(&raw) == nil {
-			out.Daemon, out.Health = "running at http://"+cfg.Listen, raw
+			out.Daemon, out.Health = "running at "+daemonURL(cfg), raw
 		}
 		resp.Body.Close()
 	}
