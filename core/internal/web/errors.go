@@ -23,10 +23,16 @@ type apiError struct {
 
 var errBadRequest = errors.New("bad request")
 
-// badRequest is an error answered with 400 and its text.
+// badRequest is an error answered with 400 and its text (which is all the
+// client reads: no "bad request:" in front).
 func badRequest(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", errBadRequest, fmt.Sprintf(format, args...))
+	return &requestError{fmt.Sprintf(format, args...)}
 }
+
+type requestError struct{ msg string }
+
+func (e *requestError) Error() string        { return e.msg }
+func (e *requestError) Is(target error) bool { return target == errBadRequest }
 
 // statusOf maps the errors of Tern's packages to HTTP statuses; ok is
 // false for an error it does not know.

@@ -363,6 +363,8 @@ func TestUsersImport(t *testing.T) {
 	}{
 		"columns": {[]byte("login;mail\nx;y\n"), "format"},
 		"latin1":  {[]byte("source_user,target_user\nj\xfcrgen,j@new.example\n"), "UTF-8"},
+		"huge":    {bytes.Repeat([]byte("source_user,target_user\n"), (11<<20)/24), "larger than 10 MiB"},
+		"binary":  {[]byte("PK\x03\x04\x00\x00\x08\x00 not a CSV at all"), "not a CSV file"},
 	} {
 		r := b.upload(imp, imp, name+".csv", c.data, nil)
 		if r.code != http.StatusUnprocessableEntity || !strings.Contains(r.body, c.want) {
