@@ -565,14 +565,16 @@ func (s *Store) PutUser(ctx context.Context, u *User) error {
 }
 
 func (s *Store) putUserLocked(ctx context.Context, u *User) error {
-	all, err := s.Users(ctx, u.Project)
-	if err != nil {
-		return err
-	}
-	for _, o := range all {
-		if strings.EqualFold(o.SourceUser, u.SourceUser) && o.ID != u.ID {
+	// The source login index makes the uniqueness check one read, not a
+	// scan of the project (imports add thousands of users).
+	var owner string
+	switch err := s.db.Get(ctx, loginKey(u.Project, u.SourceUser), &owner); {
+	case err == nil && owner != u.ID:
+		if _, err := s.User(ctx, u.Project, owner); err == nil {
 			return fmt.Errorf("user %s: %w", u.SourceUser, ErrConflict)
-		}
+		} // else a stale entry (the user is gone): the login is free
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		return err
 	}
 	now := time.Now().UTC()
 	if u.ID == "" {
@@ -580,9 +582,21 @@ func (s *Store) putUserLocked(ctx context.Context, u *User) error {
 		if u.Status == "" {
 			u.Status = StatusNew
 		}
+	} else if old, err := s.User(ctx, u.Project, u.ID); err == nil && !strings.EqualFold(old.SourceUser, u.SourceUser) {
+		if err := s.db.Delete(ctx, loginKey(u.Project, old.SourceUser)); err != nil {
+			return err
+		}
 	}
 	u.Updated = now
-	return s.db.Put(ctx, userKey(u.Project, u.ID), u)
+	if err := s.db.Put(ctx, userKey(u.Project, u.ID), u); err != nil {
+		return err
+	}
+	return s.db.Put(ctx, loginKey(u.Project, u.SourceUser), u.ID)
+}
+
+// loginKey indexes a project's users by source login (case-insensitive).
+func loginKey(project, source string) string {
+	return store.Key("v1", "userlogin", project, strings.ToLower(source))
 }
 
 // UpdateUser applies fn to the stored user and saves it, atomically with
@@ -626,13 +640,21 @@ func (s *Store) SetUserPasswords(ctx context.Context, project, id, source, targe
 // DeleteUser deletes a user and its secrets (its ledger stays, so that
 // adding it again does not copy its mail twice).
 func (s *Store) DeleteUser(ctx context.Context, project, id string) error {
-	if _, err := s.User(ctx, project, id); err != nil {
+	u, err := s.User(ctx, project, id)
+	if err != nil {
 		return err
 	}
 	if err := s.secrets.DeletePrefix(ctx, secrets.MailboxPrefix(id)); err != nil {
 		return fmt.Errorf("delete the secrets of user %s: %w", id, err)
 	}
-	return s.db.Delete(ctx, userKey(project, id))
+	if err := s.db.Delete(ctx, userKey(project, id)); err != nil {
+		return err
+	}
+	var owner string
+	if err := s.db.Get(ctx, loginKey(project, u.SourceUser), &owner); err == nil && owner == id {
+		return s.db.Delete(ctx, loginKey(project, u.SourceUser))
+	}
+	return nil
 }
 
 // Batch returns a batch.

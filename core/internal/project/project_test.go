@@ -175,3 +175,39 @@ func TestAllUsers(t *testing.T) {
 		t.Fatalf("all users: %v %v", us, err)
 	}
 }
+
+// The source login index: a renamed user frees its old login, a deleted
+// one its login, and a stale index entry does not block anyone.
+func TestLoginIndex(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	p := &Project{Name: "p", Source: "a", Target: "b"}
+	if err := s.PutProject(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	u := &User{Project: p.ID, SourceUser: "Alice", TargetUser: "alice@x.example"}
+	if err := s.PutUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	u.SourceUser = "alice2"
+	if err := s.PutUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutUser(ctx, &User{Project: p.ID, SourceUser: "alice", TargetUser: "a3@x.example"}); err != nil {
+		t.Fatalf("the old login stayed taken: %v", err)
+	}
+	if err := s.PutUser(ctx, &User{Project: p.ID, SourceUser: "ALICE2", TargetUser: "a4@x.example"}); !errors.Is(err, ErrConflict) {
+		t.Fatalf("the new login is free: %v", err)
+	}
+	if err := s.DeleteUser(ctx, p.ID, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutUser(ctx, &User{Project: p.ID, SourceUser: "alice2", TargetUser: "a5@x.example"}); err != nil {
+		t.Fatalf("a deleted user's login stayed taken: %v", err)
+	}
+	// A stale entry (its user is gone without the index knowing).
+	s.db.Put(ctx, loginKey(p.ID, "bob"), "unone")
+	if err := s.PutUser(ctx, &User{Project: p.ID, SourceUser: "bob", TargetUser: "bob@x.example"}); err != nil {
+		t.Fatalf("a stale index entry blocked bob: %v", err)
+	}
+}
