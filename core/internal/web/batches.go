@@ -283,6 +283,9 @@ func (s *Server) createBatch(c echo.Context, p *project.Project, in *batchInput)
 		return nil, badRequest("%v", err)
 	}
 	if err := s.o.Projects.PutBatch(ctx, b); err != nil {
+		if errors.Is(err, project.ErrNotFound) { // a user deleted meanwhile
+			return nil, badRequest("%v", err)
+		}
 		return nil, err
 	}
 	if err := s.o.Scheduler.Submit(ctx, p.ID, b.ID); err != nil {
@@ -560,9 +563,10 @@ func (v progressView) Percent() int {
 
 type progressRow struct{ scheduler.UserProgress }
 
-// ETAText is the time left, or "" when not running.
+// ETAText is the time left, or "" when not running or before the pass
+// has counted what it has to copy.
 func (r progressRow) ETAText() string {
-	if r.Status != project.StatusRunning {
+	if r.Status != project.StatusRunning || r.ToCopy == 0 && r.FoldersTotal == 0 {
 		return ""
 	}
 	return etaText(r.ETA, r.ETAKnown)

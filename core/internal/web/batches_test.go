@@ -347,6 +347,15 @@ func TestBatchCreateErrors(t *testing.T) {
 	if bs, _ := be.projects.Batches(t.Context(), be.p.ID); len(bs) != 0 {
 		t.Fatalf("batches stored after errors: %+v", bs)
 	}
+	// A scheduler that cannot take the batch: 503, and no batch left
+	// behind that would never run.
+	be.sched.Close()
+	if r := be.api("POST", "/api/v1/projects/main/batches", `{"all":true}`); r.code != http.StatusServiceUnavailable || !strings.Contains(r.body, "closed") {
+		t.Fatalf("closed scheduler: %d %s", r.code, r.body)
+	}
+	if bs, _ := be.projects.Batches(t.Context(), be.p.ID); len(bs) != 0 {
+		t.Fatalf("an unsubmitted batch was left: %+v", bs)
+	}
 }
 
 func TestBatchFormsNeedCSRFAndLogin(t *testing.T) {

@@ -181,6 +181,9 @@ type chartBar struct {
 type chartTick struct {
 	Pos   string // y of a horizontal grid line, or x of a time label
 	Label string
+	// Anchor aligns a time label: the first starts at its sample, the
+	// last ends at it, so that neither leaves the picture.
+	Anchor string
 }
 
 func coord(f float64) string { return strconv.FormatFloat(math.Round(f*10)/10, 'f', -1, 64) }
@@ -196,7 +199,7 @@ func throughputChart(samples []scheduler.Sample) chart {
 	}
 	top := niceCeil(peak)
 	for _, v := range []int64{0, top / 2, top} {
-		ch.YTicks = append(ch.YTicks, chartTick{coord(chartTop + chartPlotH - float64(v)/float64(top)*chartPlotH), strconv.FormatInt(v, 10)})
+		ch.YTicks = append(ch.YTicks, chartTick{coord(chartTop + chartPlotH - float64(v)/float64(top)*chartPlotH), strconv.FormatInt(v, 10), "end"})
 	}
 	n := len(samples)
 	if n == 0 {
@@ -213,8 +216,8 @@ func throughputChart(samples []scheduler.Sample) chart {
 			Title: fmt.Sprintf("%s: %d messages, %s", x.At.Local().Format("15:04:05"), x.Messages, humanBytes(x.Bytes)),
 		})
 	}
-	for _, i := range []int{0, n / 2, n - 1} {
-		ch.XTicks = append(ch.XTicks, chartTick{coord(chartLeft + (float64(i)+0.5)*w), samples[i].At.Local().Format("15:04")})
+	for k, i := range []int{0, n / 2, n - 1} {
+		ch.XTicks = append(ch.XTicks, chartTick{coord(chartLeft + (float64(i)+0.5)*w), samples[i].At.Local().Format("15:04"), []string{"start", "middle", "end"}[k]})
 	}
 	return ch
 }

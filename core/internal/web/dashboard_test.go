@@ -89,7 +89,7 @@ func TestThroughputChart(t *testing.T) {
 	if last := ch.Bars[2]; last.H != coord(0.9*chartPlotH) || last.X != coord(chartLeft+3*chartPlotW/4) {
 		t.Fatalf("last bar %+v", last)
 	}
-	if ch.XTicks[0].Label != "12:00" || len(ch.XTicks) != 3 {
+	if len(ch.XTicks) != 3 || ch.XTicks[0].Label != "12:00" || ch.XTicks[0].Anchor != "start" || ch.XTicks[2].Anchor != "end" {
 		t.Fatalf("x ticks %+v", ch.XTicks)
 	}
 	for n, want := range map[int64]int64{0: 10, 7: 10, 11: 20, 20: 20, 21: 50, 51: 100, 999: 1000, 1001: 2000} {
