@@ -3,7 +3,8 @@
 #   sdk imports nothing of ours (and no heavy library of core's);
 #   plugins/<x> import sdk, plugins/internal/* and their client library, never core or another plugin;
 #   core imports sdk, never plugins;
-#   each heavy library lives in one package (Badger: store, Echo: web, go-plugin: sdk host/serve).
+#   each heavy library lives in one package (Badger: store, Echo and Prometheus: web,
+#   Vault: secrets, go-plugin: sdk host/serve, chromedp: internal/browsertest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fail=0
@@ -32,6 +33,8 @@ while read -r pkg imports; do
 		github.com/labstack/echo/*) [[ "$pkg" == github.com/ternmail/tern/core/internal/web* ]] || bad "$pkg imports Echo (only core/internal/web may)";;
 		github.com/hashicorp/vault/*) [[ "$pkg" == github.com/ternmail/tern/core/internal/secrets* ]] || bad "$pkg imports Vault (only core/internal/secrets may)";;
 		github.com/hashicorp/go-plugin*) bad "$pkg imports go-plugin (only the sdk's serve and host may)";;
+		github.com/prometheus/*) [[ "$pkg" == github.com/ternmail/tern/core/internal/web ]] || bad "$pkg imports Prometheus (only core/internal/web may)";;
+		github.com/chromedp/*) [[ "$pkg" == github.com/ternmail/tern/internal/browsertest ]] || bad "$pkg imports chromedp (only internal/browsertest may)";;
 		esac
 	done
 done < <(list ./...)
