@@ -48,11 +48,7 @@ type userReports struct {
 }
 
 func (s *Server) userReports(c echo.Context) (*userReports, error) {
-	p, err := s.projectParam(c)
-	if err != nil {
-		return nil, err
-	}
-	u, err := s.userParam(c, p)
+	p, u, err := s.projectUser(c)
 	if err != nil {
 		return nil, err
 	}

@@ -67,6 +67,16 @@ func (s *Server) userParam(c echo.Context, p *project.Project) (*project.User, e
 	return s.findUser(c, p, c.Param("u"))
 }
 
+// projectUser loads the :p project and its :u user.
+func (s *Server) projectUser(c echo.Context) (*project.Project, *project.User, error) {
+	p, err := s.projectParam(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	u, err := s.userParam(c, p)
+	return p, u, err
+}
+
 func (s *Server) findUser(c echo.Context, p *project.Project, ref string) (*project.User, error) {
 	ctx := c.Request().Context()
 	u, err := s.o.Projects.User(ctx, p.ID, ref)
@@ -311,11 +321,7 @@ type userData struct {
 }
 
 func (s *Server) userPage(c echo.Context) error {
-	p, err := s.projectParam(c)
-	if err != nil {
-		return err
-	}
-	u, err := s.userParam(c, p)
+	p, u, err := s.projectUser(c)
 	if err != nil {
 		return err
 	}
@@ -345,11 +351,7 @@ func (s *Server) renderUser(c echo.Context, status int, p *project.Project, u *p
 
 // userProgress is the live part of the user page (htmx polling).
 func (s *Server) userProgress(c echo.Context) error {
-	p, err := s.projectParam(c)
-	if err != nil {
-		return err
-	}
-	u, err := s.userParam(c, p)
+	p, u, err := s.projectUser(c)
 	if err != nil {
 		return err
 	}
@@ -361,11 +363,7 @@ func (s *Server) userProgress(c echo.Context) error {
 }
 
 func (s *Server) userUpdate(c echo.Context) error {
-	p, err := s.projectParam(c)
-	if err != nil {
-		return err
-	}
-	u, err := s.userParam(c, p)
+	p, u, err := s.projectUser(c)
 	if err != nil {
 		return err
 	}
@@ -382,11 +380,7 @@ func (s *Server) userUpdate(c echo.Context) error {
 }
 
 func (s *Server) userDelete(c echo.Context) error {
-	p, err := s.projectParam(c)
-	if err != nil {
-		return err
-	}
-	u, err := s.userParam(c, p)
+	p, u, err := s.projectUser(c)
 	if err != nil {
 		return err
 	}
@@ -403,11 +397,7 @@ func (s *Server) userDelete(c echo.Context) error {
 }
 
 func (s *Server) userRun(c echo.Context) error {
-	p, err := s.projectParam(c)
-	if err != nil {
-		return err
-	}
-	u, err := s.userParam(c, p)
+	p, u, err := s.projectUser(c)
 	if err != nil {
 		return err
 	}
@@ -653,11 +643,7 @@ func (s *Server) apiUsers(c echo.Context) error {
 }
 
 func (s *Server) apiUser(c echo.Context) error {
-	p, err := s.projectParam(c)
-	if err != nil {
-		return err
-	}
-	u, err := s.userParam(c, p)
+	p, u, err := s.projectUser(c)
 	if err != nil {
 		return err
 	}
@@ -685,11 +671,7 @@ func (s *Server) apiUserCreate(c echo.Context) error {
 }
 
 func (s *Server) apiUserUpdate(c echo.Context) error {
-	p, err := s.projectParam(c)
-	if err != nil {
-		return err
-	}
-	u, err := s.userParam(c, p)
+	p, u, err := s.projectUser(c)
 	if err != nil {
 		return err
 	}
@@ -705,11 +687,7 @@ func (s *Server) apiUserUpdate(c echo.Context) error {
 }
 
 func (s *Server) apiUserDelete(c echo.Context) error {
-	p, err := s.projectParam(c)
-	if err != nil {
-		return err
-	}
-	u, err := s.userParam(c, p)
+	p, u, err := s.projectUser(c)
 	if err != nil {
 		return err
 	}
@@ -720,11 +698,7 @@ func (s *Server) apiUserDelete(c echo.Context) error {
 }
 
 func (s *Server) apiUserRun(c echo.Context) error {
-	p, err := s.projectParam(c)
-	if err != nil {
-		return err
-	}
-	u, err := s.userParam(c, p)
+	p, u, err := s.projectUser(c)
 	if err != nil {
 		return err
 	}
