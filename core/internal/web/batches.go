@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -61,7 +62,7 @@ func (s *Server) registerBatches(con, api *echo.Group) {
 // batchParam loads the batch of the :b parameter of project p: an id, or
 // a name (the newest batch of that name).
 func (s *Server) batchParam(c echo.Context, p *project.Project) (*project.Batch, error) {
-	ref := c.Param("b")
+	ref := pathParam(c, "b")
 	ctx := c.Request().Context()
 	b, err := s.o.Projects.Batch(ctx, p.ID, ref)
 	if errors.Is(err, project.ErrNotFound) {
@@ -77,6 +78,19 @@ func (s *Server) batchParam(c echo.Context, p *project.Project) (*project.Batch,
 		return nil, echo.NewHTTPError(http.StatusNotFound, "no batch "+strconv.Quote(ref)+" in project "+p.Name)
 	}
 	return b, err
+}
+
+// pathParam is a path parameter unescaped: Echo routes an escaped path
+// ("wave%201%2F2" for a name with a slash) on its raw form and leaves
+// its parameters escaped.
+func pathParam(c echo.Context, name string) string {
+	v := c.Param(name)
+	if c.Request().URL.RawPath != "" {
+		if u, err := url.PathUnescape(v); err == nil {
+			return u
+		}
+	}
+	return v
 }
 
 // projectBatchParams loads the :p project and its :b batch.

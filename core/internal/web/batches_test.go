@@ -480,6 +480,11 @@ func TestBatchControls(t *testing.T) {
 		t.Fatalf("console rerun: %d pass %d", r.code, be.batch(nb.ID).Pass)
 	}
 	be.nextN(2)
+	// A name with a slash, escaped as the CLI does.
+	be.apiBatch(`{"name":"wave 1/2","users":["u2"],"start_at":"2030-01-01T00:00:00Z"}`)
+	if r := be.api("POST", "/api/v1/projects/main/batches/wave%201%2F2/pause", ""); r.code != http.StatusOK || !strings.Contains(r.body, `"state":"paused"`) {
+		t.Fatalf("pause by a name with a slash: %d %s", r.code, r.body)
+	}
 	if r := be.api("POST", "/api/v1/projects/main/batches/nope/pause", ""); r.code != http.StatusNotFound {
 		t.Fatalf("unknown batch: %d", r.code)
 	}
