@@ -297,7 +297,123 @@ func TestConsole(t *testing.T) {
 		`[...document.querySelectorAll("#batch-users tbody tr")].find(r => r.innerText.includes(%q)).querySelector('a[href$="/report"]').click()`, src[0])))
 	c.checkReport(src[0], mbs[0])
 	t.Logf("steps 4–5 done after %v", time.Since(start).Round(time.Millisecond))
-	_, _ = projectPath, firstBatch
+
+	// 6. Throttle the project (one message at a time, 5 a second per
+	// mailbox) so that a batch runs long enough to be caught; add two
+	// users one by one; pause their batch while it runs, and resume it.
+	c.open(projectPath)
+	c.fill("throttling", `#project-settings input[name=workers]`, "1", `#project-settings input[name=rate]`, "5")
+	c.submit("save the settings", `#project-settings button[type=submit]`)
+	c.tab.WaitText("#messages", "saved", 5*time.Second)
+	c.open(projectPath + "/users")
+	for i := 3; i < 5; i++ {
+		c.fill("new user", `#user-new input[name=source_user]`, src[i], `#user-new input[name=target_user]`, dst[i])
+		c.submit("add user "+src[i], `#user-new button[type=submit]`)
+		c.tab.WaitText("#messages", "User "+src[i]+" → "+dst[i]+" added", 5*time.Second)
+	}
+	c.selectUsers(src[3:5])
+	c.fill("batch name", `#users-select input[name=name]`, "second")
+	c.submit("start batch second", `#start-batch`)
+	c.waitCopying()
+	c.submit("pause batch second", `#batch-pause`)
+	c.waitState("paused", 15*time.Second)
+	c.waitFor("the running passes to stop", `![...document.querySelectorAll("#batch-users [data-status]")].some(e => e.dataset.status === "running")`, 30*time.Second)
+	if rows := c.tab.Text("#batch-users tbody"); strings.Count(rows, "paused") != 2 {
+		t.Fatalf("users of the paused batch:\n%s", rows)
+	}
+	// Paused means nothing more reaches the target, as an IMAP client
+	// sees it.
+	total := mbs[3].Count() + mbs[4].Count()
+	paused, shown := targetCount(t, dst[3:5]), c.number("#batch-copied")
+	if paused == 0 || paused >= total {
+		t.Fatalf("batch second was paused with %d of %d messages on the target: the test did not pause a running batch", paused, total)
+	}
+	time.Sleep(3 * time.Second) // the page polls every 2 s
+	if now := targetCount(t, dst[3:5]); now != paused {
+		t.Fatalf("batch second is paused, yet the target went from %d to %d messages", paused, now)
+	}
+	if now := c.number("#batch-copied"); now != shown {
+		t.Fatalf("batch second is paused, yet the page's copied count went from %d to %d", shown, now)
+	}
+	t.Logf("step 6: batch second paused with %d of %d messages on the target", paused, total)
+	c.submit("resume batch second", `#batch-resume`)
+	c.waitState("done", 60*time.Second)
+	if got := c.tab.Text("#batch-done"); got != "2/2" {
+		t.Fatalf("batch second: %s users done, want 2/2", got)
+	}
+	// The batch's report adds up the try that the pause stopped and the
+	// one that finished the pass.
+	c.checkBatchCSV(src[3:5], dst[3:5], "1", []int{mbs[3].Count(), mbs[4].Count()})
+	t.Logf("step 6: batch second done after %v", time.Since(start).Round(time.Millisecond))
+
+	// 7. New mail for the first three users and a delta pass of batch
+	// first; kill -9 of the daemon in its middle. Started again, the
+	// daemon goes on with the pass by itself.
+	more := make([]corpus.Mailbox, 3)
+	for i := range more {
+		more[i] = consoleMailbox(int64(200+i), 110)
+	}
+	seedConsole(t, src[:3], more)
+	c.open(firstBatch)
+	c.submit("run a delta pass of batch first", `#batch-rerun`)
+	c.waitCopying()
+	// Leave the live page first: its polling would fail while the daemon
+	// is down, and the browser would say so.
+	c.tab.Do("leave the console", chromedp.Navigate("about:blank"))
+	d.Kill()
+	copied, before, all := targetCount(t, dst[:3]), 0, 0
+	for i := range 3 {
+		before += mbs[i].Count()
+		all += mbs[i].Count() + more[i].Count()
+	}
+	if copied <= before || copied >= all {
+		t.Fatalf("killed with %d messages on the target, %d before the delta pass and %d after: the test did not interrupt a pass that copies", copied, before, all)
+	}
+	t.Logf("step 7: killed the daemon with %d of %d messages on the target", copied, all)
+	d.Restart()
+	c.open(firstBatch)
+	if strings.Contains(c.tab.URL(), "/login") {
+		t.Log("step 7: the session ended with the daemon; logging in again")
+		c.login("admin", newPassword)
+		c.open(firstBatch)
+	}
+	c.waitState("done", 90*time.Second)
+	if got := c.tab.Text("#batch-done"); got != "3/3" {
+		t.Fatalf("batch first after the restart: %s users done, want 3/3", got)
+	}
+	if got := c.tab.Text("#batch-progress .toolbar p"); !strings.Contains(got, "pass 2") {
+		t.Fatalf("batch first after the restart: %q, want pass 2", got)
+	}
+	// What the killed try copied is in no report: only the passes count.
+	c.checkBatchCSV(src[:3], dst[:3], "2", []int{-1, -1, -1})
+	t.Logf("step 7: the delta pass finished after the restart, after %v", time.Since(start).Round(time.Millisecond))
+
+	// Every target mailbox holds exactly its source's messages, with
+	// their dates and flags: none lost, none twice.
+	for i := range src {
+		requireSameFrom(t, testserver.DovecotSrc, src[i], dst[i])
+	}
+	t.Logf("checked %d pages for passwords; all done after %v", c.pages, time.Since(start).Round(time.Millisecond))
+}
+
+// waitCopying waits until the batch page shows a user whose pass is
+// running and copied messages (a queued user shows its last pass's
+// counts, the batch's totals add them up).
+func (c *console) waitCopying() {
+	c.t.Helper()
+	c.waitFor("a running pass that copied messages",
+		`[...document.querySelectorAll("#batch-users tbody tr")].some(r => r.querySelector("[data-status=running]") && parseInt(r.cells[3].innerText, 10) > 0)`, 30*time.Second)
+}
+
+// targetCount counts the messages of users on the target, as an IMAP
+// client sees them.
+func targetCount(t *testing.T, users []string) int {
+	t.Helper()
+	n := 0
+	for _, u := range users {
+		n += testserver.Snapshot(t, testserver.DovecotDst, u).Count()
+	}
+	return n
 }
 
 // selectUsers ticks the users' boxes on the users page.
@@ -305,6 +421,51 @@ func (c *console) selectUsers(users []string) {
 	c.t.Helper()
 	for _, u := range users {
 		c.tab.Do("select "+u, chromedp.Click(chromedp.CSS(fmt.Sprintf(`#users input[type=checkbox][aria-label="select %s"]`, u))))
+	}
+}
+
+// download fetches the CSV of the download link sel with the browser's
+// session and checks its headers and its header row.
+func (c *console) download(sel, header string) ([][]string, string) {
+	t := c.t
+	t.Helper()
+	href := browsertest.Eval[string](c.tab, fmt.Sprintf(`document.querySelector(%q).href`, sel))
+	r := c.tab.Fetch(href)
+	if r.Status != 200 || !strings.HasPrefix(r.Header["content-type"], "text/csv") || !strings.Contains(r.Header["content-disposition"], "attachment") {
+		t.Fatalf("CSV %s: status %d, headers %v", href, r.Status, r.Header)
+	}
+	for _, re := range c.secrets {
+		if re.MatchString(r.Body) {
+			t.Fatalf("CSV %s shows a password (%s)", href, re)
+		}
+	}
+	cr := csv.NewReader(strings.NewReader(r.Body))
+	cr.FieldsPerRecord = -1
+	rows, err := cr.ReadAll()
+	if err != nil {
+		t.Fatalf("CSV %s: %v\n%s", href, err, r.Body)
+	}
+	if len(rows) == 0 || strings.Join(rows[0], ",") != header {
+		t.Fatalf("CSV %s: header %q, want %q", href, rows, header)
+	}
+	return rows, r.Body
+}
+
+// checkBatchCSV checks the batch page's CSV: a row per user with its
+// status, passes and failures, and with copied, if not negative, the
+// messages copied in all the batch's passes.
+func (c *console) checkBatchCSV(src, dst []string, passes string, copied []int) {
+	t := c.t
+	t.Helper()
+	rows, body := c.download(`main a[href$="/report.csv"]`,
+		"source,target,status,passes,copied,bytes,skipped,failed,last pass seconds,error")
+	if len(rows) != len(src)+1 {
+		t.Fatalf("batch CSV: %d users, want %d:\n%s", len(rows)-1, len(src), body)
+	}
+	for i, row := range rows[1:] {
+		if row[0] != src[i] || row[1] != dst[i] || row[2] != "done" || row[3] != passes || row[7] != "0" || copied[i] >= 0 && row[4] != strconv.Itoa(copied[i]) {
+			t.Fatalf("batch CSV: row %q, want %s → %s done in %s passes with %d copied:\n%s", row, src[i], dst[i], passes, copied[i], body)
+		}
 	}
 }
 
@@ -318,20 +479,7 @@ func (c *console) checkReport(user string, mb corpus.Mailbox) {
 		t.Fatalf("report of %s:\n%s", user, sum)
 	}
 	folders := c.tab.Text("#report-folders tbody")
-	href := browsertest.Eval[string](c.tab, `document.querySelector("#report-csv").href`)
-	r := c.tab.Fetch(href)
-	if r.Status != 200 || !strings.HasPrefix(r.Header["content-type"], "text/csv") || !strings.Contains(r.Header["content-disposition"], "attachment") {
-		t.Fatalf("report CSV %s: status %d, headers %v", href, r.Status, r.Header)
-	}
-	cr := csv.NewReader(strings.NewReader(r.Body))
-	cr.FieldsPerRecord = -1
-	rows, err := cr.ReadAll()
-	if err != nil {
-		t.Fatalf("report CSV: %v\n%s", err, r.Body)
-	}
-	if len(rows) == 0 || strings.Join(rows[0], ",") != "source folder,target folder,source messages,copied,already there,skipped,failed,excluded,bytes,error" {
-		t.Fatalf("report CSV header: %q", rows)
-	}
+	rows, body := c.download("#report-csv", "source folder,target folder,source messages,copied,already there,skipped,failed,excluded,bytes,error")
 	got := map[string][]string{}
 	for _, row := range rows[1:] {
 		if len(row) == 0 || len(row) == 1 && row[0] == "" {
@@ -352,6 +500,6 @@ func (c *console) checkReport(user string, mb corpus.Mailbox) {
 		}
 	}
 	if t.Failed() {
-		t.Fatalf("report CSV:\n%s", r.Body)
+		t.Fatalf("report CSV:\n%s", body)
 	}
 }
