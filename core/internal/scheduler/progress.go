@@ -84,10 +84,10 @@ type BatchProgress struct {
 	Pass    int                `json:"pass"`
 	// Started and Finished bound the current pass; NextPass is when a
 	// scheduled delta pass starts.
-	Started  time.Time `json:"started,omitzero"`
-	Finished time.Time `json:"finished,omitzero"`
-	NextPass time.Time `json:"next_pass,omitzero"`
-	Users    []UserProgress
+	Started  time.Time      `json:"started,omitzero"`
+	Finished time.Time      `json:"finished,omitzero"`
+	NextPass time.Time      `json:"next_pass,omitzero"`
+	Users    []UserProgress `json:"users"`
 	// ByStatus counts the rows by status; Done counts the users that
 	// finished the pass, whatever the outcome.
 	ByStatus map[project.Status]int `json:"by_status"`

@@ -11,6 +11,8 @@ import (
 	"github.com/ternmail/tern/core/internal/admins"
 	"github.com/ternmail/tern/core/internal/connectors"
 	"github.com/ternmail/tern/core/internal/logx"
+	"github.com/ternmail/tern/core/internal/project"
+	"github.com/ternmail/tern/core/internal/scheduler"
 	"github.com/ternmail/tern/core/internal/secrets"
 	"github.com/ternmail/tern/core/internal/web/htmx"
 	"github.com/ternmail/tern/sdk/connector"
@@ -43,8 +45,12 @@ func statusOf(err error) (code int, ok bool) {
 		return he.Code, true
 	case errors.Is(err, connectors.ErrNotFound), errors.Is(err, admins.ErrNotFound):
 		return http.StatusNotFound, true
-	case errors.Is(err, admins.ErrExists):
+	case errors.Is(err, admins.ErrExists), errors.Is(err, project.ErrConflict), errors.Is(err, scheduler.ErrState), errors.Is(err, scheduler.ErrBusy):
 		return http.StatusConflict, true
+	case errors.Is(err, project.ErrNotFound):
+		return http.StatusNotFound, true
+	case errors.Is(err, scheduler.ErrClosed):
+		return http.StatusServiceUnavailable, true
 	case errors.Is(err, connector.ErrInvalid), errors.Is(err, errBadRequest), errors.Is(err, admins.ErrInvalid), errors.Is(err, admins.ErrLastAdmin):
 		return http.StatusBadRequest, true
 	case errors.Is(err, connector.ErrUnsupported):

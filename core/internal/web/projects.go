@@ -39,7 +39,7 @@ func (s *Server) registerProjects(con, api *echo.Group) {
 // projectParam loads the project of the :p parameter: an id, or a name
 // (the CLI's convenience).
 func (s *Server) projectParam(c echo.Context) (*project.Project, error) {
-	ref := c.Param("p")
+	ref := pathParam(c, "p")
 	ctx := c.Request().Context()
 	p, err := s.o.Projects.Project(ctx, ref)
 	if errors.Is(err, project.ErrNotFound) {

@@ -64,7 +64,7 @@ func (s *Server) registerUsers(con, api *echo.Group) {
 // userParam loads the user of the :u parameter of project p: an id, or a
 // source login.
 func (s *Server) userParam(c echo.Context, p *project.Project) (*project.User, error) {
-	return s.findUser(c, p, c.Param("u"))
+	return s.findUser(c, p, pathParam(c, "u"))
 }
 
 // projectUser loads the :p project and its :u user.
