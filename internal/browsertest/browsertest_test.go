@@ -61,3 +61,46 @@ func TestHarness(t *testing.T) {
 		t.Fatalf("the CSP violation was not reported: %q", p)
 	}
 }
+
+// Load waits for the page a click opens and gives its status; Fetch
+// reads a download with the browser's HttpOnly cookie.
+func TestLoadAndFetch(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/":
+			http.SetCookie(w, &http.Cookie{Name: "s", Value: "v1", HttpOnly: true, Path: "/"})
+			page(w, `<form method="post" action="/go"><button id="b">go</button></form><a id="csv" href="/file.csv">CSV</a>`)
+		case "/go":
+			http.Redirect(w, r, "/gone", http.StatusSeeOther)
+		case "/gone":
+			w.WriteHeader(http.StatusTeapot)
+			page(w, `<p id="out">there</p>`)
+		case "/file.csv":
+			c, err := r.Cookie("s")
+			if err != nil {
+				http.Error(w, "no cookie", http.StatusForbidden)
+				return
+			}
+			w.Header().Set("Content-Disposition", `attachment; filename="x.csv"`)
+			fmt.Fprintf(w, "a,b\n%s,2\n", c.Value)
+		}
+	}))
+	defer srv.Close()
+
+	tab := New(t)
+	if status := tab.Load("open", chromedp.Navigate(srv.URL+"/")); status != http.StatusOK {
+		t.Fatalf("status %d", status)
+	}
+	href := Eval[string](tab, `document.getElementById("csv").href`)
+	r := tab.Fetch(href)
+	if r.Status != http.StatusOK || r.Body != "a,b\nv1,2\n" || !strings.Contains(r.Header["content-disposition"], "x.csv") {
+		t.Fatalf("fetch: %+v", r)
+	}
+	tab.Allow("status of 418") // the browser reports an error status
+	if status := tab.Load("submit", chromedp.Click(chromedp.ID("b"))); status != http.StatusTeapot {
+		t.Fatalf("after the redirect: status %d", status)
+	}
+	if u := tab.URL(); u != srv.URL+"/gone" || !strings.Contains(tab.HTML(), `<p id="out">there</p>`) {
+		t.Fatalf("at %s: %s", u, tab.HTML())
+	}
+}
