@@ -135,8 +135,8 @@ func (c *console) waitState(state string, timeout time.Duration) {
 }
 
 // consoleMailbox is a user's mail for the console test: a benchmark
-// mailbox without its large messages (a few folders, some empty, flags,
-// dates in several zones), so that the test stays quick.
+// mailbox (eight folders, two levels, flags, dates in several zones)
+// without its messages over 256 KiB, so that the test stays quick.
 func consoleMailbox(seed int64, n int) corpus.Mailbox {
 	mb := corpus.Bench(1, n, seed)[0]
 	for i := range mb {
@@ -158,7 +158,7 @@ func seedConsole(t *testing.T, users []string, mbs []corpus.Mailbox) {
 	}
 }
 
-func TestConsole(t *testing.T) {
+func TestConsoleBrowser(t *testing.T) {
 	testserver.Ensure(t)
 	start := time.Now()
 
@@ -176,6 +176,9 @@ func TestConsole(t *testing.T) {
 	seedConsole(t, src, mbs)
 
 	d := startDaemon(t, "")
+	if d.OneTimePassword == "" {
+		t.Fatalf("the first start printed no one-time password:\n%s", d.Log())
+	}
 	c := &console{t: t, d: d, tab: browsertest.New(t)}
 	const newPassword = "Tern-console-e2e-9f4c1d"
 	c.noSecret(testserver.Password())
