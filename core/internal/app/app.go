@@ -17,6 +17,7 @@ import (
 	"github.com/ternmail/tern/core/internal/config"
 	"github.com/ternmail/tern/core/internal/connectors"
 	"github.com/ternmail/tern/core/internal/engine"
+	"github.com/ternmail/tern/core/internal/mailer"
 	"github.com/ternmail/tern/core/internal/pluginhost"
 	"github.com/ternmail/tern/core/internal/project"
 	"github.com/ternmail/tern/core/internal/runner"
@@ -97,6 +98,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, level slog.Le
 		APIToken:   token,
 		Connectors: reg,
 		Projects:   projects,
+		Mailer:     mailer.New(db, sec),
 		Scheduler:  sched,
 		Metrics:    func(context.Context) []web.Metric { return schedulerMetrics(sched.Metrics()) },
 		Plugins:    pluginSource{plugins},

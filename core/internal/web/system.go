@@ -13,6 +13,7 @@ import (
 func (s *Server) registerSystem(con, api *echo.Group) {
 	con.GET("/system", s.systemPage).Name = routeSystem
 	api.GET("/system", s.apiSystem)
+	s.registerSMTP(con, api)
 }
 
 // systemInfo is the system page and GET /api/v1/system.
@@ -23,6 +24,8 @@ type systemInfo struct {
 	// not applicable).
 	TokenTTL string       `json:"token_ttl,omitempty"`
 	Plugins  []PluginInfo `json:"plugins"`
+	// SMTP is the outgoing mail form (console only; nil without a mailer).
+	SMTP *smtpView `json:"-"`
 }
 
 func (s *Server) systemInfo(ctx context.Context) systemInfo {
@@ -42,7 +45,13 @@ func (s *Server) systemInfo(ctx context.Context) systemInfo {
 }
 
 func (s *Server) systemPage(c echo.Context) error {
-	return s.render(c, Page{Name: "system", Title: "System", Data: s.systemInfo(c.Request().Context())})
+	si := s.systemInfo(c.Request().Context())
+	v, err := s.smtpView(c)
+	if err != nil {
+		return err
+	}
+	si.SMTP = v
+	return s.render(c, Page{Name: "system", Title: "System", Data: si})
 }
 
 func (s *Server) apiSystem(c echo.Context) error {

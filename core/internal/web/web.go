@@ -13,6 +13,7 @@ import (
 	"github.com/ternmail/tern/core/internal/admins"
 	"github.com/ternmail/tern/core/internal/audit"
 	"github.com/ternmail/tern/core/internal/connectors"
+	"github.com/ternmail/tern/core/internal/mailer"
 	"github.com/ternmail/tern/core/internal/project"
 	"github.com/ternmail/tern/core/internal/scheduler"
 	"github.com/ternmail/tern/core/internal/secrets"
@@ -59,6 +60,8 @@ type Options struct {
 	// the batches (both nil: no projects pages).
 	Projects  *project.Store
 	Scheduler *scheduler.Scheduler
+	// Mailer sends Tern's own mail; its settings are on the system page.
+	Mailer *mailer.Mailer
 	// Secrets is the secrets layer (its Health for the system page).
 	Secrets secrets.Store
 	// Metrics, if set, returns Tern's own metrics for /metrics (the
