@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -98,7 +99,10 @@ func (e *Engine) Run(ctx context.Context, job *Job) *Report {
 		claimed: make(map[string]bool),
 	}
 	if opts.MessagesPerSecond > 0 {
-		r.limiter = rate.NewLimiter(rate.Limit(opts.MessagesPerSecond), opts.BatchSize)
+		// At most a second's worth at once: a batch bigger than that
+		// would let a burst through before the cap bites.
+		r.opts.BatchSize = max(1, min(r.opts.BatchSize, int(math.Ceil(opts.MessagesPerSecond))))
+		r.limiter = rate.NewLimiter(rate.Limit(opts.MessagesPerSecond), r.opts.BatchSize)
 	}
 	if job.Progress == nil {
 		job.Progress = &Progress{}

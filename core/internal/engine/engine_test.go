@@ -598,21 +598,22 @@ func TestNoFlags(t *testing.T) {
 	e.requireEqual()
 }
 
-// MessagesPerSecond caps the copy rate: 12 messages at 8 a second (a
-// burst of 4) cannot take less than one second.
+// MessagesPerSecond caps the copy rate, also with the default batches of
+// 50: 20 messages at 10 a second (a burst of at most a second's worth)
+// cannot take less than one second.
 func TestRateCap(t *testing.T) {
 	e := newEnv(t, nil, nil, false)
-	for i := range 12 {
+	for i := range 20 {
 		e.src.Seed("alice", "INBOX", message(i, ""), base)
 	}
-	e.opts.MessagesPerSecond, e.opts.BatchSize = 8, 4
+	e.opts.MessagesPerSecond = 10
 	start := time.Now()
 	rep := e.run()
-	if rep.Status != engine.StatusOK || rep.Totals.Copied != 12 {
+	if rep.Status != engine.StatusOK || rep.Totals.Copied != 20 {
 		t.Fatalf("%s %s copied %d", rep.Status, rep.Error, rep.Totals.Copied)
 	}
 	if d := time.Since(start); d < time.Second {
-		t.Fatalf("12 messages at 8/s took %v", d)
+		t.Fatalf("20 messages at 10/s took %v", d)
 	}
 	e.requireEqual()
 }
