@@ -177,3 +177,67 @@ func (s *Scheduler) RunUser(ctx context.Context, projectID, userID string) error
 	s.kickLocked()
 	return nil
 }
+
+// AddToBatch adds a user to a submitted batch so that the user runs the
+// batch's current pass, under the batch's schedule and limits (the
+// self-service batch takes its users this way, one at a time):
+//
+//   - a user not in the batch joins it (its stored user list too);
+//   - a user in it that already finished the current pass runs it again
+//     (its User.Finished entry for the batch is cleared, so that a
+//     restart knows it still has the pass to run);
+//   - a user whose pass is queued, waiting or running is left as it is;
+//   - a batch that is done is reopened for its current pass (scheduled,
+//     Finished and NextPass cleared): the users that finished that pass
+//     are not run again, only the added one;
+//   - a paused batch takes the user, who waits (paused) for Resume.
+//
+// A cancelled batch, or one never submitted, is ErrState.
+func (s *Scheduler) AddToBatch(ctx context.Context, projectID, batchID, userID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	br, err := s.batchLocked(ctx, projectID, batchID)
+	if err != nil {
+		return err
+	}
+	if br.b.State == project.BatchCancelled {
+		return stateErr(br.b, "add a user")
+	}
+	if _, err := s.st.User(ctx, projectID, userID); err != nil {
+		return fmt.Errorf("user %s: %w", userID, err)
+	}
+	sl := br.slot(userID)
+	if sl != nil && sl.state != finished && sl.pass == br.b.Pass {
+		return nil // already has the current pass to run, or runs it
+	}
+	// Clear the user's record of the current pass first: newSlotLocked
+	// (through refreshUsersLocked) reads it.
+	pass := br.b.Pass
+	if _, err := s.updateUserLocked(key{projectID, userID}, func(u *project.User) {
+		if f, ok := u.Finished[batchID]; ok && f.Pass >= pass {
+			delete(u.Finished, batchID)
+		}
+	}); err != nil {
+		return err
+	}
+	if err := s.updateBatchLocked(br, func(b *project.Batch) {
+		if !slices.Contains(b.Users, userID) {
+			b.Users = append(b.Users, userID)
+		}
+		if b.State == project.BatchDone {
+			b.State, b.Finished, b.NextPass = project.BatchScheduled, time.Time{}, time.Time{}
+		}
+	}); err != nil {
+		return err
+	}
+	if sl != nil && sl.run == nil {
+		*sl = slot{user: sl.user, batch: br, source: sl.source, target: sl.target, pass: br.b.Pass, last: sl.last}
+		s.restLocked(sl, "")
+	}
+	// A slot still running an older pass (the batch was run again while
+	// it stopped) joins the current pass when it ends (finishLocked).
+	s.refreshUsersLocked(br, true)
+	s.log.Info("user added to batch", "project", projectID, "batch", batchID, "user", userID, "pass", br.b.Pass)
+	s.kickLocked()
+	return nil
+}

@@ -71,6 +71,22 @@
 // user's own pass number. User.Requested marks it until it finishes, so
 // it survives a restart.
 //
+// # Adding a user to a batch
+//
+// [Scheduler.AddToBatch] adds one user to a submitted batch's current
+// pass (the self-service batch takes its users this way, as they enter
+// their passwords): a user not in the batch joins it, one that finished
+// the pass runs it again, and a done batch is reopened for the same pass
+// (scheduled again) without running the users that finished it. A paused
+// batch takes the user as paused; a cancelled one refuses (ErrState).
+//
+// # End of a pass
+//
+// Options.OnPassEnd, if set, hears of every pass that ended for good
+// (done, partial, or failed with no retry left) after its report was
+// saved, outside the scheduler's lock; self-service mails its users from
+// it.
+//
 // # Limits
 //
 // Options.Concurrency bounds the mailboxes running at once over

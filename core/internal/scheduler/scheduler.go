@@ -49,6 +49,14 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives the scheduler's log lines.
 	Logger *slog.Logger
+	// OnPassEnd, if set, is called when a user's pass ended for good
+	// (done, partial, or failed with no retry left), after its report
+	// was saved: p is the project, u the user as stored then, rep the
+	// saved report. Interrupted, cancelled and to-be-retried passes do
+	// not call it. It runs in the pass's goroutine without the
+	// scheduler's lock (it may call the scheduler), before Close returns;
+	// it should not block for long.
+	OnPassEnd func(p *project.Project, u *project.User, rep *project.RunReport)
 }
 
 func (o Options) withDefaults() Options {
@@ -711,9 +719,18 @@ func (s *Scheduler) runPass(ctx context.Context, pr *passRun, p *project.Project
 	defer s.wg.Done()
 	rep := s.call(ctx, p, u, pr.prog)
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.finishLocked(pr, rep, context.Cause(ctx))
+	end := s.finishLocked(pr, rep, context.Cause(ctx))
 	s.kickLocked()
+	s.mu.Unlock()
+	if end != nil && s.o.OnPassEnd != nil {
+		s.o.OnPassEnd(p, end.user, end.report)
+	}
+}
+
+// passEnd is a pass that ended for good, for Options.OnPassEnd.
+type passEnd struct {
+	user   *project.User
+	report *project.RunReport
 }
 
 // call runs the runner; a panic or a nil report becomes a failed report
@@ -754,8 +771,9 @@ func (s *Scheduler) backoff(n int) time.Duration {
 }
 
 // finishLocked records the end of a pass: its report, the user's status
-// and the batch's progress.
-func (s *Scheduler) finishLocked(pr *passRun, rep *engine.Report, cause error) {
+// and the batch's progress. It returns the pass's end when the pass ended
+// for good (done, partial, or failed without a retry), nil otherwise.
+func (s *Scheduler) finishLocked(pr *passRun, rep *engine.Report, cause error) (end *passEnd) {
 	now := s.o.Now()
 	sl := pr.slot
 	s.accountLocked(pr, now)
@@ -803,7 +821,9 @@ func (s *Scheduler) finishLocked(pr *passRun, rep *engine.Report, cause error) {
 			st = project.StatusFailed
 		}
 		log.Info("pass finished", "status", st, "copied", rep.Totals.Copied, "err", rep.Error)
-		s.endLocked(sl, st, rep.Error, rep, now)
+		if u := s.endLocked(sl, st, rep.Error, rep, now); u != nil {
+			end = &passEnd{user: u, report: rr}
+		}
 	}
 	if br := sl.batch; br != nil && sl.pass < br.b.Pass && active(br.b.State) {
 		// The batch was run again while this pass was stopping: the user
@@ -811,11 +831,13 @@ func (s *Scheduler) finishLocked(pr *passRun, rep *engine.Report, cause error) {
 		*sl = slot{user: sl.user, batch: br, source: sl.source, target: sl.target, pass: br.b.Pass, last: sl.last}
 		s.restLocked(sl, "")
 	}
+	return end
 }
 
 // endLocked finishes a slot with an outcome; rep is the pass's report
-// unless it was cancelled.
-func (s *Scheduler) endLocked(sl *slot, st project.Status, errText string, rep *engine.Report, now time.Time) {
+// unless it was cancelled. It returns the user as stored (nil if it could
+// not be updated).
+func (s *Scheduler) endLocked(sl *slot, st project.Status, errText string, rep *engine.Report, now time.Time) *project.User {
 	sl.state, sl.outcome, sl.err = finished, st, errText
 	switch st {
 	case project.StatusDone:
@@ -827,7 +849,7 @@ func (s *Scheduler) endLocked(sl *slot, st project.Status, errText string, rep *
 	case project.StatusCancelled:
 		s.totals.cancelled++
 	}
-	s.updateUserLocked(sl.user, func(u *project.User) {
+	u, _ := s.updateUserLocked(sl.user, func(u *project.User) {
 		u.Status, u.Error, u.Waiting = st, errText, ""
 		if rep != nil {
 			u.Passes++
@@ -848,6 +870,7 @@ func (s *Scheduler) endLocked(sl *slot, st project.Status, errText string, rep *
 	if br := sl.batch; br != nil && s.batches[br.key] == br {
 		s.checkDoneLocked(br, now)
 	}
+	return u
 }
 
 // afterLocked settles a user whose pass in sl stopped: a single pass that
