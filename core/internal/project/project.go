@@ -191,6 +191,11 @@ type User struct {
 	// are used.
 	HasSourcePassword bool `json:"has_source_password,omitempty"`
 	HasTargetPassword bool `json:"has_target_password,omitempty"`
+	// SourceLogin, if set, is the login that goes with the user's own
+	// source password when it differs from SourceUser (a user who gave
+	// their own login through self-service). SourceUser stays the
+	// mailbox and the ledger's key.
+	SourceLogin string `json:"source_login,omitempty"`
 	// Origin says how the user got here: manual, csv, discovered,
 	// self-service.
 	Origin string `json:"origin,omitempty"`

@@ -53,16 +53,9 @@ type Detector func(side string, c *connectors.Config, sample string, d *connecto
 // connection test with sample (a user of the migration) and stores what
 // it finds; detected, if not nil, hears about it.
 func NewSide(ctx context.Context, reg *connectors.Registry, plugins Plugins, guard *auth.Guard, name string, c *connectors.Config, role connector.Role, sample string, detected Detector) (*Side, error) {
-	managed, err := plugins.Connector(c.Plugin)
+	managed, err := pluginFor(ctx, plugins, name, c, role)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	d, err := managed.Describe(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	if !d.HasRole(role) {
-		return nil, connector.Errorf(connector.KindPermanent, "%s: connector %s cannot be a %s (roles: %v)", name, c.Plugin, role, d.Roles)
+		return nil, err
 	}
 	ac := c.AuthConfig()
 	if ac.Mode() == auth.ModeAdmin && sample != "" {
@@ -83,6 +76,56 @@ func NewSide(ctx context.Context, reg *connectors.Registry, plugins Plugins, gua
 		return c.AuthConfig().Describe(cred, user)
 	})
 	return &Side{Name: name, Config: c, Conn: conn, reg: reg}, nil
+}
+
+// pluginFor returns the connector of c's plugin, checking that it can
+// play role.
+func pluginFor(ctx context.Context, plugins Plugins, name string, c *connectors.Config, role connector.Role) (connector.Connector, error) {
+	managed, err := plugins.Connector(c.Plugin)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	d, err := managed.Describe(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if !d.HasRole(role) {
+		return nil, connector.Errorf(connector.KindPermanent, "%s: connector %s cannot be a %s (roles: %v)", name, c.Plugin, role, d.Roles)
+	}
+	return managed, nil
+}
+
+// VerifyLogin checks a user's own source password by a live login: it
+// opens mailbox on the source connector c as login (mailbox when empty)
+// with password, the way a pass would open it with the user's own
+// password (the connector's settings, a plain password login), and
+// closes the session at once. guard, if not nil, counts and may refuse
+// the login like the migrations' logins (auth.ErrBlocked). The error
+// keeps its kind: connector.KindAuth for a refused password, another kind
+// for a server that cannot be reached or answers wrong. The password is
+// registered with logx.Redact and is in no error.
+func VerifyLogin(ctx context.Context, plugins Plugins, guard *auth.Guard, c *connectors.Config, mailbox, login, password string) error {
+	logx.Redact(password)
+	conn, err := pluginFor(ctx, plugins, "source", c, connector.RoleSource)
+	if err != nil {
+		return err
+	}
+	if guard != nil {
+		conn = guard.Wrap(conn, c.Server(), func(cred connector.Credential, user string) string {
+			return auth.Config{}.Describe(cred, user)
+		})
+	}
+	if login == "" {
+		login = mailbox
+	}
+	req := &connector.OpenRequest{Settings: c.SettingsJSON(), User: mailbox,
+		Credential: connector.Credential{Mode: connector.ModePassword, Username: login, Secret: password}}
+	src, err := conn.OpenSource(ctx, req)
+	if err != nil {
+		return err
+	}
+	src.Close(context.WithoutCancel(ctx))
+	return nil
 }
 
 // Request returns the function that builds the open request of user,
@@ -189,6 +232,9 @@ func (r *Runner) Run(ctx context.Context, p *project.Project, u *project.User, p
 	opts := p.Settings.Options()
 	opts.NoFlags = p.Settings.NoFlags
 	opts.MessagesPerSecond = p.Settings.MessagesPerSecond
+	if u.HasSourcePassword && u.SourceLogin != "" {
+		src.Username = u.SourceLogin // a login of the user's own (self-service)
+	}
 	rep := r.Engine.Run(ctx, Job(r.DB, src, dst, u.SourceUser, u.TargetUser, ownSrc, ownDst, opts, prog))
 	rep.Source, rep.Target = u.SourceUser, u.TargetUser
 	return rep

@@ -2,8 +2,10 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -176,5 +178,78 @@ func TestOwnPasswordAndErrors(t *testing.T) {
 	rep = e.r.Run(ctx, &project.Project{Name: "g", Source: "old", Target: "ghost"}, u, &engine.Progress{})
 	if rep.Status != engine.StatusFailed || rep.Error == "" {
 		t.Fatalf("missing plugin: %s %s", rep.Status, rep.Error)
+	}
+}
+
+// recorder remembers the logins of the sessions opened through it.
+type recorder struct {
+	connector.Connector
+	logins []string
+}
+
+func (r *recorder) OpenSource(ctx context.Context, req *connector.OpenRequest) (connector.Source, error) {
+	r.logins = append(r.logins, req.Credential.Username)
+	return r.Connector.OpenSource(ctx, req)
+}
+
+// VerifyLogin: a live login with the user's own password; a refused one
+// is an authentication error without the password in it; the guard
+// counts refusals; a plugin that cannot be a source is refused.
+func TestVerifyLogin(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.src.AddUser("carol", "carol-own-pw")
+	sc, _ := e.reg.Get(ctx, "old")
+	if err := VerifyLogin(ctx, e.r.Plugins, nil, sc, "carol", "", "carol-own-pw"); err != nil {
+		t.Fatalf("right password: %v", err)
+	}
+	err := VerifyLogin(ctx, e.r.Plugins, nil, sc, "carol", "", "Wrong-Secret-9")
+	if connector.KindOf(err) != connector.KindAuth {
+		t.Fatalf("wrong password: %v (kind %v)", err, connector.KindOf(err))
+	}
+	if strings.Contains(err.Error(), "Wrong-Secret-9") {
+		t.Fatalf("the password is in the error: %v", err)
+	}
+	// A login that is not the mailbox's (the in-memory server refuses it).
+	if err := VerifyLogin(ctx, e.r.Plugins, nil, sc, "carol", "someone", "carol-own-pw"); connector.KindOf(err) != connector.KindAuth {
+		t.Fatalf("other login: %v", err)
+	}
+	// Through the guard: three refusals block the account, even for the
+	// right password.
+	g := auth.NewGuard(e.r.DB, nil)
+	for range 3 {
+		VerifyLogin(ctx, e.r.Plugins, g, sc, "carol", "", "Wrong-Secret-9")
+	}
+	if err := VerifyLogin(ctx, e.r.Plugins, g, sc, "carol", "", "carol-own-pw"); !errors.Is(err, auth.ErrBlocked) {
+		t.Fatalf("after three refusals: %v", err)
+	}
+	// A connector whose plugin is missing.
+	if err := VerifyLogin(ctx, e.r.Plugins, nil, &connectors.Config{Name: "x", Plugin: "nothere"}, "carol", "", "pw"); err == nil {
+		t.Fatal("missing plugin: no error")
+	}
+}
+
+// A user's own source login (self-service) goes with its own password;
+// the mailbox and the ledger stay the source user's.
+func TestSourceLogin(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	rec := &recorder{Connector: e.src}
+	e.r.Plugins = plugins{"memsrc": rec, "memdst": e.dst}
+	e.src.AddUser("dave", "dave-own-pw")
+	e.src.Seed("dave", "INBOX", msg(1), time.Now())
+	u := e.user(t, "dave", "dave@new.example")
+	e.projects.SetUserPasswords(ctx, e.p.ID, u.ID, "dave-own-pw", "")
+	u, _ = e.projects.UpdateUser(ctx, e.p.ID, u.ID, func(u *project.User) error { u.SourceLogin = "dave"; return nil })
+	if rep := e.r.Run(ctx, e.p, u, &engine.Progress{}); rep.Status != engine.StatusOK || rep.Totals.Copied != 1 {
+		t.Fatalf("own login: %s %s", rep.Status, rep.Error)
+	}
+	u.SourceLogin = "dave.other"
+	rep := e.r.Run(ctx, e.p, u, &engine.Progress{})
+	if rep.Status != engine.StatusFailed || rep.ErrorKind != connector.KindAuth {
+		t.Fatalf("a login the server refuses: %s %s", rep.Status, rep.Error)
+	}
+	if got := rec.logins; len(got) < 2 || got[0] != "dave" || got[len(got)-1] != "dave.other" {
+		t.Fatalf("logins %q", got)
 	}
 }
