@@ -7,6 +7,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 
@@ -27,6 +28,9 @@ type Config struct {
 	LogLevel string `toml:"log_level"`
 	// LogJSON writes logs as JSON lines.
 	LogJSON bool `toml:"log_json"`
+	// PublicURL is the console's address as users reach it, for the links
+	// of self-service invitations (default: http:// + Listen).
+	PublicURL string `toml:"public_url"`
 	// Concurrency is the number of mailboxes migrated at once over every
 	// batch (default 4).
 	Concurrency int `toml:"concurrency"`
@@ -77,6 +81,11 @@ func (c Config) Validate() error {
 	}
 	if c.Concurrency < 0 || c.Concurrency > 256 {
 		return fmt.Errorf("concurrency %d: 0 (default) to 256", c.Concurrency)
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fmt.Errorf("public_url %q: want http(s)://host[:port][/path]", c.PublicURL)
+		}
 	}
 	if c.StateDir == "" {
 		return fmt.Errorf("state_dir is empty")

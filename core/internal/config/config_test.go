@@ -56,6 +56,7 @@ func TestValidateRefuses(t *testing.T) {
 		"unknown key":       "listn = \"127.0.0.1:1\"\n",
 		"bad listen":        "listen = \"nowhere\"\n",
 		"unknown backend":   "[secrets]\nbackend = \"s3\"\n",
+		"bad public url":    "public_url = \"tern.example\"\n",
 		"vault, no address": "[secrets]\nbackend = \"vault\"\n[secrets.vault]\ntoken_file = \"/t\"\n",
 		"vault, no auth":    "[secrets]\nbackend = \"vault\"\n[secrets.vault]\naddress = \"https://v:8200\"\nrole_id_file = \"/r\"\n",
 	} {
