@@ -32,6 +32,9 @@ func TestPackagedConfig(t *testing.T) {
 		if strings.HasPrefix(l, "# [secrets]") {
 			in = true
 		}
+		if in && l == "" {
+			in = false
+		}
 		if in && regexp.MustCompile(`^# [a-z_\[]`).MatchString(l) {
 			l = strings.TrimPrefix(l, "# ")
 		}
