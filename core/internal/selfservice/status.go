@@ -205,7 +205,8 @@ func (s *Service) Progress(ctx context.Context, inv *Invitation) Progress {
 		pr.Live, pr.Status = true, up.Status
 		pr.FoldersDone, pr.FoldersTotal = up.FoldersDone, up.FoldersTotal
 		pr.Copied, pr.ToCopy, pr.Present = up.Copied, up.ToCopy, up.Present
-		pr.ETA, pr.ETAKnown = up.ETA, up.ETAKnown && up.Status == project.StatusRunning
+		// A time left only once the pass knows what it has to copy.
+		pr.ETA, pr.ETAKnown = up.ETA, up.ETAKnown && up.Status == project.StatusRunning && up.ToCopy > up.Copied
 	}
 	switch inv.State {
 	case StateDone:

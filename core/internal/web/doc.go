@@ -14,6 +14,10 @@
 //	admins.go audit.go system.go connectors.go   one file per feature:
 //	              console handlers and API handlers side by side, sharing
 //	              one function per action (saveConnector, deleteAdmin…)
+//	selfservice.go  self-service: the public link pages (/s/<token>, their
+//	              own layout ui/templates/layouts/public.html, no session,
+//	              errors as public pages), invitations and the projects'
+//	              self-service settings (package selfservice does the work)
 //	api.go        the API's token, auth and the connectors API
 //	metrics.go    /metrics and the Metrics hook
 //	htmx/         HX-* header names and the request's htmx state
@@ -59,7 +63,10 @@
 //  6. Test it in projects_test.go with newEnv/admin/post (helpers_test.go).
 //
 // Every console route registered on con needs a login (requireLogin);
-// public pages go on the public group in routes() (only /login is).
+// public pages go on the public group in routes() (only /login is), and
+// the self-service pages on their own group (selfservice.go): csrf
+// without the session, and publicErrors, so that an error never shows
+// the console's error page.
 //
 // # Full page or htmx fragment
 //

@@ -259,6 +259,8 @@ type projectData struct {
 	UsersTotal int
 	Batches    []*project.Batch
 	Errors     map[string]string
+	// SelfService says the self-service page is there.
+	SelfService bool
 }
 
 func (s *Server) projectPage(c echo.Context) error {
@@ -271,7 +273,7 @@ func (s *Server) projectPage(c echo.Context) error {
 
 func (s *Server) renderProject(c echo.Context, status int, p *project.Project, errs map[string]string) error {
 	ctx := c.Request().Context()
-	d := projectData{Project: p, Users: map[project.Status]int{}, Errors: errs}
+	d := projectData{Project: p, Users: map[project.Status]int{}, Errors: errs, SelfService: s.o.SelfService != nil}
 	us, err := s.o.Projects.Users(ctx, p.ID)
 	if err != nil {
 		return err

@@ -32,6 +32,9 @@ type consoleEnv struct {
 	projects *project.Store
 	sched    *scheduler.Scheduler
 	src, dst *memconnector.Connector
+	// passEnd, if set by a mod, hears the scheduler's ends of passes.
+	passEnd func(*project.Project, *project.User, *project.RunReport)
+	plugins fakePlugins
 }
 
 const (
@@ -39,18 +42,29 @@ const (
 	dstMagicPw = "Dst-Magic-Pw-8"
 )
 
-func newConsoleEnv(t *testing.T) *consoleEnv {
+// newConsoleEnv makes the console; mods run after the scheduler is made
+// (o.Projects, o.Scheduler set), with the env's plugins in ce.plugins.
+func newConsoleEnv(t *testing.T, mods ...func(*consoleEnv, *Options)) *consoleEnv {
 	t.Helper()
 	ce := &consoleEnv{
 		src: memconnector.New(&memconnector.Options{AdminUser: "root", AdminPassword: srcAdminPw}),
 		dst: memconnector.New(nil),
 	}
 	plugins := fakePlugins{"memsrc": ce.src, "memdst": ce.dst}
+	ce.plugins = plugins
 	ce.testEnv = newEnv(t, plugins, func(o *Options) {
 		ce.projects = project.NewStore(o.DB, o.Secrets)
 		run := &runner.Runner{DB: o.DB, Registry: o.Connectors, Plugins: plugins, Guard: auth.NewGuard(o.DB, nil), Engine: engine.New(engine.Config{})}
-		ce.sched = scheduler.New(ce.projects, run, scheduler.Options{Tick: 20 * time.Millisecond, RetryBase: time.Hour})
+		ce.sched = scheduler.New(ce.projects, run, scheduler.Options{Tick: 20 * time.Millisecond, RetryBase: time.Hour,
+			OnPassEnd: func(p *project.Project, u *project.User, rr *project.RunReport) {
+				if ce.passEnd != nil {
+					ce.passEnd(p, u, rr)
+				}
+			}})
 		o.Projects, o.Scheduler = ce.projects, ce.sched
+		for _, m := range mods {
+			m(ce, o)
+		}
 	})
 	if err := ce.sched.Start(context.Background()); err != nil {
 		t.Fatal(err)

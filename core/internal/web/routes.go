@@ -65,6 +65,9 @@ func (s *Server) routes() {
 		s.registerUsers(con, api)    // users.go: users, CSV import, retrieval, passes over one user
 		s.registerBatches(con, api)  // batches.go: batches, the scheduler's controls, live progress
 		s.registerReports(con, api)  // reports.go: per-user and per-batch reports, CSV
+		if s.o.SelfService != nil {
+			s.registerSelfService(con, api) // selfservice.go: public link pages, invitations, settings
+		}
 	}
 }
 

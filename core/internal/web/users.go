@@ -17,6 +17,7 @@ import (
 	"github.com/ternmail/tern/core/internal/connectors"
 	"github.com/ternmail/tern/core/internal/project"
 	"github.com/ternmail/tern/core/internal/scheduler"
+	"github.com/ternmail/tern/core/internal/selfservice"
 	"github.com/ternmail/tern/core/internal/userlist"
 	"github.com/ternmail/tern/sdk/connector"
 )
@@ -210,6 +211,10 @@ type usersData struct {
 	Errors   map[string]string
 	// CanRetrieve says the source connector can list its users.
 	CanRetrieve bool
+	// SelfService says invitations can be sent; Invitations are the
+	// users' invitations by user ID.
+	SelfService bool
+	Invitations map[string]*selfservice.Invitation
 }
 
 func (s *Server) usersPage(c echo.Context) error {
@@ -232,6 +237,16 @@ func (s *Server) renderUsers(c echo.Context, status int, p *project.Project, d u
 		return err
 	}
 	d.CanRetrieve = s.canRetrieve(c, p)
+	if s.o.SelfService != nil {
+		invs, err := s.o.SelfService.Invitations(c.Request().Context(), p.ID)
+		if err != nil {
+			return err
+		}
+		d.SelfService, d.Invitations = true, make(map[string]*selfservice.Invitation, len(invs))
+		for _, inv := range invs {
+			d.Invitations[inv.User] = inv
+		}
+	}
 	return s.render(c, Page{Name: "users", Title: "Users of " + p.Name, Status: status, Data: d, Nav: "projects"})
 }
 

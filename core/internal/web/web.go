@@ -17,6 +17,7 @@ import (
 	"github.com/ternmail/tern/core/internal/project"
 	"github.com/ternmail/tern/core/internal/scheduler"
 	"github.com/ternmail/tern/core/internal/secrets"
+	"github.com/ternmail/tern/core/internal/selfservice"
 	"github.com/ternmail/tern/core/internal/store"
 	"github.com/ternmail/tern/sdk/connector"
 )
@@ -62,6 +63,14 @@ type Options struct {
 	Scheduler *scheduler.Scheduler
 	// Mailer sends Tern's own mail; its settings are on the system page.
 	Mailer *mailer.Mailer
+	// SelfService, if set (with Projects and Scheduler), serves the
+	// self-service pages (/s/<token>), invitations and the projects'
+	// self-service settings. PublicURL is the appliance's URL as users
+	// reach it (https://tern.example.org), the base of the links in
+	// invitations; empty, the console's origin of the sending request is
+	// used.
+	SelfService *selfservice.Service
+	PublicURL   string
 	// Secrets is the secrets layer (its Health for the system page).
 	Secrets secrets.Store
 	// Metrics, if set, returns Tern's own metrics for /metrics (the
