@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -44,8 +43,8 @@ func (s *Server) registerSelfService(con, api *echo.Group) {
 	pub.GET("/:token/status", s.selfServiceStatus).Name = routeSelfServiceStatus
 
 	con.POST("/projects/:p/invitations", s.invitationsSend).Name = routeInvitationsSend
-	con.POST("/projects/:p/invitations/:u/revoke", s.invitationRevoke).Name = routeInvitationRevoke
-	con.POST("/projects/:p/invitations/:u/resend", s.invitationResend).Name = routeInvitationResend
+	con.POST("/projects/:p/invitations/:u/revoke", s.invitationControl(s.invitationRevoke)).Name = routeInvitationRevoke
+	con.POST("/projects/:p/invitations/:u/resend", s.invitationControl(s.invitationResend)).Name = routeInvitationResend
 	con.GET("/projects/:p/selfservice", s.selfServicePage).Name = routeSelfServiceSettings
 	con.POST("/projects/:p/selfservice", s.selfServiceSave).Name = routeSelfServiceSave
 	con.POST("/projects/:p/selfservice/preview", s.selfServicePreview).Name = routeSelfServicePreview
@@ -290,50 +289,50 @@ func (s *Server) flashSend(c echo.Context, rs []selfservice.SendResult) {
 }
 
 func (s *Server) invitationsSend(c echo.Context) error {
-	p, err := s.projectParam(c)
-	if err != nil {
-		return err
+	p, ids, err := s.selectedUsers(c, "invite")
+	if err == nil && len(ids) > 0 {
+		var rs []selfservice.SendResult
+		if rs, err = s.sendInvitations(c, p, ids); err == nil {
+			s.flashSend(c, rs)
+		}
 	}
-	form, err := c.FormParams()
-	if err != nil {
-		return badRequest("%v", err)
-	}
-	ids := form["user"]
-	if len(ids) == 0 {
-		s.flash(c, FlashError, "Select the users to invite first.")
-		return s.redirect(c, routeUsers, p.ID)
-	}
-	rs, err := s.sendInvitations(c, p, ids)
-	if err != nil {
-		return err
-	}
-	s.flashSend(c, rs)
-	return s.redirect(c, routeUsers, p.ID)
+	return s.redirectOr(c, err, routeUsers, p)
 }
 
-func (s *Server) invitationResend(c echo.Context) error {
-	p, u, err := s.projectUser(c)
+// redirectOr returns err, or without one redirects to route of p.
+func (s *Server) redirectOr(c echo.Context, err error, route string, p *project.Project) error {
 	if err != nil {
 		return err
 	}
+	return s.redirect(c, route, p.ID)
+}
+
+// invitationControl is a button of an invitation's row on the
+// self-service page: do, then back to the page.
+func (s *Server) invitationControl(do func(echo.Context, *project.Project, *project.User) error) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		p, u, err := s.projectUser(c)
+		if err == nil {
+			err = do(c, p, u)
+		}
+		return s.redirectOr(c, err, routeSelfServiceSettings, p)
+	}
+}
+
+func (s *Server) invitationResend(c echo.Context, p *project.Project, u *project.User) error {
 	rs, err := s.sendInvitations(c, p, []string{u.ID})
-	if err != nil {
-		return err
+	if err == nil {
+		s.flashSend(c, rs)
 	}
-	s.flashSend(c, rs)
-	return s.redirect(c, routeSelfServiceSettings, p.ID)
+	return err
 }
 
-func (s *Server) invitationRevoke(c echo.Context) error {
-	p, u, err := s.projectUser(c)
-	if err != nil {
-		return err
-	}
+func (s *Server) invitationRevoke(c echo.Context, p *project.Project, u *project.User) error {
 	if _, err := s.revokeInvitation(c, p, u); err != nil {
 		return err
 	}
 	s.flash(c, FlashSuccess, "The link of "+u.SourceUser+" was revoked.")
-	return s.redirect(c, routeSelfServiceSettings, p.ID)
+	return nil
 }
 
 // invitationRow is a user's invitation on the self-service page.
@@ -354,12 +353,18 @@ type selfServiceData struct {
 	Previewing bool
 }
 
-func (s *Server) selfServicePage(c echo.Context) error {
+// projectSettings loads the :p project and its self-service settings.
+func (s *Server) projectSettings(c echo.Context) (*project.Project, *selfservice.Settings, error) {
 	p, err := s.projectParam(c)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	st, err := s.o.SelfService.Settings(c.Request().Context(), p.ID)
+	return p, st, err
+}
+
+func (s *Server) selfServicePage(c echo.Context) error {
+	p, st, err := s.projectSettings(c)
 	if err != nil {
 		return err
 	}
@@ -499,37 +504,22 @@ func (s *Server) selfServicePreview(c echo.Context) error {
 
 // ---- API ----
 
-// invitationView is an invitation as the API shows it (not the link's
-// id: it is of no use without the signature, and needs no showing).
+// invitationView is an invitation as the API shows it: not the link's
+// id nor its base (the empty fields hide the invitation's), with the
+// user's login; a send that failed has only the user and the error.
 type invitationView struct {
-	User               string            `json:"user"`
-	SourceUser         string            `json:"source_user,omitempty"`
-	State              selfservice.State `json:"state"`
-	Recipient          string            `json:"recipient,omitempty"`
-	SentCount          int               `json:"sent_count,omitempty"`
-	SentAt             time.Time         `json:"sent_at,omitzero"`
-	SentBy             string            `json:"sent_by,omitempty"`
-	Expires            time.Time         `json:"expires,omitzero"`
-	OpenedAt           time.Time         `json:"opened_at,omitzero"`
-	FailedLogins       int               `json:"failed_logins,omitempty"`
-	CredentialsAt      time.Time         `json:"credentials_at,omitzero"`
-	CredentialsDeleted time.Time         `json:"credentials_deleted,omitzero"`
-	Batch              string            `json:"batch,omitempty"`
-	DoneAt             time.Time         `json:"done_at,omitzero"`
-	FailedAt           time.Time         `json:"failed_at,omitzero"`
-	Reason             string            `json:"reason,omitempty"`
-	MailedAt           time.Time         `json:"mailed_at,omitzero"`
-	MailError          string            `json:"mail_error,omitempty"`
-	RevokedAt          time.Time         `json:"revoked_at,omitzero"`
-	Resent             bool              `json:"resent,omitempty"`
-	Error              string            `json:"error,omitempty"`
+	*selfservice.Invitation
+	ID         string `json:"id,omitempty"`
+	Base       string `json:"base,omitempty"`
+	User       string `json:"user"`
+	SourceUser string `json:"source_user,omitempty"`
+	Recipient  string `json:"recipient,omitempty"`
+	Resent     bool   `json:"resent,omitempty"`
+	Error      string `json:"error,omitempty"`
 }
 
 func viewOf(inv *selfservice.Invitation, login string) invitationView {
-	return invitationView{User: inv.User, SourceUser: login, State: inv.State, Recipient: inv.Recipient, SentCount: inv.SentCount,
-		SentAt: inv.SentAt, SentBy: inv.SentBy, Expires: inv.Expires, OpenedAt: inv.OpenedAt, FailedLogins: inv.FailedLogins,
-		CredentialsAt: inv.CredentialsAt, CredentialsDeleted: inv.CredentialsDeleted, Batch: inv.Batch, DoneAt: inv.DoneAt,
-		FailedAt: inv.FailedAt, Reason: inv.Reason, MailedAt: inv.MailedAt, MailError: inv.MailError, RevokedAt: inv.RevokedAt}
+	return invitationView{Invitation: inv, User: inv.User, SourceUser: login, Recipient: inv.Recipient}
 }
 
 func (s *Server) apiInvitations(c echo.Context) error {
@@ -563,7 +553,7 @@ func (s *Server) apiInvitationsSend(c echo.Context) error {
 	if err := c.Bind(&in); err != nil {
 		return badRequest("body: %v", err)
 	}
-	ids, err := s.selectUsers(c.Request().Context(), p, &batchInput{Users: in.Users, Status: in.Status, All: in.All})
+	ids, err := s.selectUsers(c.Request().Context(), p, &in)
 	if err != nil {
 		return err
 	}
@@ -636,11 +626,7 @@ func settingsJSON(st *selfservice.Settings) selfServiceJSON {
 }
 
 func (s *Server) apiSelfService(c echo.Context) error {
-	p, err := s.projectParam(c)
-	if err != nil {
-		return err
-	}
-	st, err := s.o.SelfService.Settings(c.Request().Context(), p.ID)
+	_, st, err := s.projectSettings(c)
 	if err != nil {
 		return err
 	}
@@ -650,11 +636,7 @@ func (s *Server) apiSelfService(c echo.Context) error {
 // apiSelfServiceUpdate changes the fields the body names; the others
 // keep their values.
 func (s *Server) apiSelfServiceUpdate(c echo.Context) error {
-	p, err := s.projectParam(c)
-	if err != nil {
-		return err
-	}
-	cur, err := s.o.SelfService.Settings(c.Request().Context(), p.ID)
+	p, cur, err := s.projectSettings(c)
 	if err != nil {
 		return err
 	}

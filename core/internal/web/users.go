@@ -295,19 +295,29 @@ func (s *Server) userCreate(c echo.Context) error {
 	return s.redirect(c, routeUsers, p.ID)
 }
 
-func (s *Server) usersDelete(c echo.Context) error {
+// selectedUsers returns the :p project and the users ticked on its users
+// page; with none ticked it flashes "Select the users to <verb> first."
+// and returns no ids.
+func (s *Server) selectedUsers(c echo.Context, verb string) (*project.Project, []string, error) {
 	p, err := s.projectParam(c)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	form, err := c.FormParams()
 	if err != nil {
-		return badRequest("%v", err)
+		return nil, nil, badRequest("%v", err)
 	}
 	ids := form["user"]
 	if len(ids) == 0 {
-		s.flash(c, FlashError, "Select the users to delete first.")
-		return s.redirect(c, routeUsers, p.ID)
+		s.flash(c, FlashError, "Select the users to "+verb+" first.")
+	}
+	return p, ids, nil
+}
+
+func (s *Server) usersDelete(c echo.Context) error {
+	p, ids, err := s.selectedUsers(c, "delete")
+	if err != nil || len(ids) == 0 {
+		return s.redirectOr(c, err, routeUsers, p)
 	}
 	n := 0
 	for _, id := range ids {
