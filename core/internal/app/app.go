@@ -23,6 +23,7 @@ import (
 	"github.com/ternmail/tern/core/internal/runner"
 	"github.com/ternmail/tern/core/internal/scheduler"
 	"github.com/ternmail/tern/core/internal/secrets"
+	"github.com/ternmail/tern/core/internal/selfservice"
 	"github.com/ternmail/tern/core/internal/store"
 	"github.com/ternmail/tern/core/internal/web"
 	"github.com/ternmail/tern/sdk/connector"
@@ -76,9 +77,14 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, level slog.Le
 	log.Info("JSON API under /api/v1; its bearer token is in a file readable by this user only", "file", tokenPath)
 	reg := connectors.NewRegistry(db, sec)
 	projects := project.NewStore(db, sec)
-	run := &runner.Runner{DB: db, Registry: reg, Plugins: runner.HostPlugins(plugins), Guard: auth.NewGuard(db, nil),
+	guard := auth.NewGuard(db, nil) // shared: a server's refused logins add up, whoever tried
+	mail := mailer.New(db, sec)
+	run := &runner.Runner{DB: db, Registry: reg, Plugins: runner.HostPlugins(plugins), Guard: guard,
 		Engine: engine.New(engine.Config{Logger: log}), Log: log}
+	self := selfservice.New(selfservice.Options{DB: db, Secrets: sec, Projects: projects, Connectors: reg,
+		Plugins: runner.HostPlugins(plugins), Guard: guard, Mailer: mail, Logger: log})
 	sched := scheduler.New(projects, run, scheduler.Options{
+		OnPassEnd:   self.PassEnded,
 		Concurrency: cfg.Concurrency,
 		ConnectorLimit: func(name string) int {
 			c, err := reg.Get(context.Background(), name)
@@ -89,22 +95,27 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, level slog.Le
 		},
 		Logger: log,
 	})
+	self.SetScheduler(sched)
+	self.Start()
+	defer self.Close() // after the scheduler's, which may still end passes
 	if err := sched.Start(ctx); err != nil {
 		return fmt.Errorf("scheduler: %w", err)
 	}
 	defer sched.Close()
 	srv := web.New(web.Options{
-		DB:         db,
-		APIToken:   token,
-		Connectors: reg,
-		Projects:   projects,
-		Mailer:     mailer.New(db, sec),
-		Scheduler:  sched,
-		Metrics:    func(context.Context) []web.Metric { return schedulerMetrics(sched.Metrics()) },
-		Plugins:    pluginSource{plugins},
-		Secrets:    sec,
-		Version:    Version,
-		Logger:     log,
+		DB:          db,
+		APIToken:    token,
+		Connectors:  reg,
+		Projects:    projects,
+		Mailer:      mail,
+		SelfService: self,
+		PublicURL:   cfg.PublicURL,
+		Scheduler:   sched,
+		Metrics:     func(context.Context) []web.Metric { return schedulerMetrics(sched.Metrics()) },
+		Plugins:     pluginSource{plugins},
+		Secrets:     sec,
+		Version:     Version,
+		Logger:      log,
 		Checks: map[string]web.Health{
 			"store": func(ctx context.Context) error {
 				var v int

@@ -20,10 +20,14 @@
 //
 //	connectors/<name>/admin            administrator or magic password
 //	connectors/<name>/user             a single user's own password
-//	mailboxes/<mailbox>/source         per-user password of a mailbox's source
-//	mailboxes/<mailbox>/target         … and of its target
-//	selfservice/<id>/password          credentials a user entered
+//	mailboxes/<id>/source              a user's own source password (from a user
+//	                                   list, the console, or entered through
+//	                                   self-service); <id> is the console's user
+//	                                   id or the CLI's mailbox id
+//	mailboxes/<id>/target              … and of its target
+//	system/smtp                        the outgoing mail server's password
 //	keys/<name>                        signing and encryption keys
+//	                                   (keys/selfservice-signing: invitation links)
 //
 // Deleting a connector or a mailbox deletes everything under its prefix;
 // writing a secret again keeps the old value as an earlier version.
