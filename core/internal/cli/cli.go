@@ -37,6 +37,8 @@ Usage:
                                run users in batches, scheduled by availability
   tern reports PROJECT --user U | --batch B [--csv]
                                what a pass migrated, skipped and why
+  tern invitations list|send|resend|revoke PROJECT …
+                               self-service: users migrate their own mailbox from an e-mailed link
   tern auth unblock --server S resume logins paused after repeated failures
   tern status                  the daemon, the secrets backend and its Vault token
   tern admin list|create|reset-password|unlock NAME
@@ -72,6 +74,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runBatches(ctx, args[1:], stdout, stderr)
 	case "reports":
 		return runReports(ctx, args[1:], stdout, stderr)
+	case "invitations":
+		return runInvitations(ctx, args[1:], stdout, stderr)
 	case "auth":
 		return runAuth(ctx, args[1:], stdout, stderr)
 	case "status":
