@@ -26,15 +26,16 @@
 # "every user, one password" passdb.
 #
 # Mail for test.example (and for a bare local part, which gets @test.example)
-# is accepted from anyone and goes over LMTP to src's listener on
-# 127.0.0.1:10024, which drops the domain: bob@test.example is src's "bob"
-# (Dovecot drops a "+detail" too). Other domains are relayed for
-# authenticated clients only (without AUTH: "554 5.7.1 Relay access
-# denied"), and the relayed mail is never sent anywhere: the default
-# transport is an error transport, so it bounces at once to the sender. No
-# DNS is used, and no connection leaves 127.0.0.1. The queue is retried
-# every second, so a deferred LMTP delivery (src down) goes on as soon as
-# src is back.
+# is accepted from anyone (on 10025) and goes at once over LMTP to src's
+# listener on 127.0.0.1:10024, which drops the domain: bob@test.example is
+# src's "bob" (Dovecot drops a "+detail" too). Postfix adds its Received
+# line, Dovecot a Return-Path and its own Received; the rest arrives byte
+# for byte. Other domains are refused at RCPT TO: without AUTH as a relay
+# ("554 5.7.1 ... Relay access denied"), with AUTH because nothing leaves
+# the machine (the default transport is an error transport: "550 5.7.1 ...
+# the Tern test Postfix delivers only to test.example"). No DNS is used,
+# and no connection leaves 127.0.0.1. The queue is retried every second,
+# so a deferred LMTP delivery (src down) goes on as soon as src is back.
 #
 # Paths: everything in $TERN_TEST_SERVERS_DIR/postfix (default
 # /tmp/tern-test-servers/postfix): config/ (main.cf, master.cf; postfix -c),

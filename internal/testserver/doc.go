@@ -33,6 +33,11 @@
 // every Cyrus admin may. Cyrus refuses some messages and rewrites
 // others: CyrusStores predicts what it stores (see cyrus.go).
 //
+// Postfix is a real Postfix (scripts/postfix.sh) on 127.0.0.1:10025
+// (STARTTLS) and 10465 (implicit TLS) with SMTP AUTH as Postfix.User: it
+// delivers mail for MailAddress(user) over LMTP into user's INBOX on
+// DovecotSrc, where WaitForMail finds it.
+//
 // Tests that need a server fail, never skip, when it cannot be started: a
 // suite that silently skips its real-server tests proves nothing.
 //

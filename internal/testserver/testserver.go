@@ -115,8 +115,8 @@ var (
 	startErr  error
 )
 
-func up(i Instance) bool {
-	c, err := net.DialTimeout("tcp", i.Addr(), time.Second)
+func up(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
 		return false
 	}
@@ -124,15 +124,16 @@ func up(i Instance) bool {
 	return true
 }
 
-// Start makes sure the servers run, starting them with
+// Start makes sure the servers run (the IMAP instances, Postfix and the
+// LMTP listener it delivers to), starting them with
 // scripts/test-servers.sh if needed. Only the first call does the work.
 func Start() error {
 	startOnce.Do(func() {
-		all := true
+		addrs := []string{Postfix.Addr(), Postfix.TLSAddr(), postfixLMTP}
 		for _, i := range append(slices.Clone(Dovecots), Cyruses...) {
-			all = all && up(i)
+			addrs = append(addrs, i.Addr())
 		}
-		if all {
+		if !slices.ContainsFunc(addrs, func(a string) bool { return !up(a) }) {
 			return
 		}
 		cmd := exec.Command(filepath.Join(RepoRoot(), "scripts", "test-servers.sh"), "start")
