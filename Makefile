@@ -19,7 +19,7 @@ build: ## build tern and the connector plugins into bin/
 run: build ## run the daemon on embedded defaults (http://127.0.0.1:8080, state in var/state)
 	$(BIN)/tern serve --plugins $(BIN)
 
-deps: ## install the Debian packages the tests need (dovecot-imapd, isync, protobuf-compiler)
+deps: ## install what the tests need (Dovecot, Cyrus, Postfix, Chromium, isync, protoc)
 	scripts/install-deps.sh
 
 servers: deps ## start the test mail servers on loopback ports
