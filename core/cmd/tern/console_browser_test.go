@@ -52,13 +52,8 @@ func (c *console) noSecret(pw string) {
 // password.
 func (c *console) check(where string) {
 	c.t.Helper()
-	html := c.tab.HTML()
 	c.pages++
-	for _, re := range c.secrets {
-		if re.MatchString(html) {
-			c.t.Fatalf("%s: the page shows a password (%s)", where, re)
-		}
-	}
+	c.noSecretIn(where+": the page", c.tab.HTML())
 }
 
 // load runs actions that open a page, requires status 200 and checks the
@@ -176,9 +171,6 @@ func TestConsoleBrowser(t *testing.T) {
 	seedConsole(t, src, mbs)
 
 	d := startDaemon(t, "")
-	if d.OneTimePassword == "" {
-		t.Fatalf("the first start printed no one-time password:\n%s", d.Log())
-	}
 	c := &console{t: t, d: d, tab: browsertest.New(t)}
 	const newPassword = "Tern-console-e2e-9f4c1d"
 	c.noSecret(testserver.Password())
@@ -187,44 +179,12 @@ func TestConsoleBrowser(t *testing.T) {
 
 	// 1. First login with the one-time password; the console asks for a
 	// password of one's own before anything else.
-	c.open("/")
-	if !strings.Contains(c.tab.URL(), "/login") {
-		t.Fatalf("the console opened without a login: %s", c.tab.URL())
-	}
-	c.login("admin", d.OneTimePassword)
-	if !strings.HasSuffix(c.tab.URL(), "/account/password") {
-		t.Fatalf("after the first login: %s, want the password page", c.tab.URL())
-	}
-	c.tab.WaitText("main", "the one you logged in with was for one use", 5*time.Second)
-	c.open("/connectors") // any other page leads back to the password page
-	if !strings.HasSuffix(c.tab.URL(), "/account/password") {
-		t.Fatalf("the console opened %s before the one-time password was changed", c.tab.URL())
-	}
-	c.fill("password form", `input[name=current]`, d.OneTimePassword, `input[name=new]`, newPassword, `input[name=confirm]`, newPassword)
-	c.submit("change the password", `main form button[type=submit]`)
-	c.tab.WaitText("#messages", "Your password is changed", 5*time.Second)
-	c.submit("log out", `form.logout button`)
-	c.tab.WaitText("main", "You are logged out", 5*time.Second)
-	c.login("admin", newPassword)
-	if u := c.tab.URL(); u != d.Addr+"/" {
-		t.Fatalf("after logging in with the new password: %s", u)
-	}
+	c.firstLogin(newPassword)
 
 	// 2. The connectors, with the form generated from the imap plugin's
 	// settings schema, and a magic password (no administrator user).
-	for _, cn := range []struct {
-		name string
-		inst testserver.Instance
-	}{{"oldmail", testserver.DovecotSrc}, {"newmail", testserver.DovecotDst}} {
-		c.open("/connectors/new")
-		c.fill("plugin", `select[name=plugin]`, "imap")
-		c.submit("choose the plugin", `main form button[type=submit]`)
-		c.fill("connector "+cn.name, `input[name=name]`, cn.name,
-			`#f-host`, cn.inst.Host, `#f-port`, strconv.Itoa(cn.inst.Port), `#f-tls`, "starttls", `#f-ca_file`, testserver.CAFile(),
-			`input[name=admin_password]`, testserver.Password())
-		c.submit("create connector "+cn.name, `main form[method=post] button[type=submit]`)
-		c.tab.WaitText("#messages", "Connector "+cn.name+" saved", 5*time.Second)
-	}
+	c.addConnector("oldmail", testserver.DovecotSrc, testserver.Password())
+	c.addConnector("newmail", testserver.DovecotDst, testserver.Password())
 	c.open("/connectors/oldmail")
 	c.fill("sample user", `input[name=sample_user]`, src[0])
 	c.tab.Do("test the connection", chromedp.Click(chromedp.CSS(`form[action$="/test"] button[type=submit]`)))
@@ -239,15 +199,7 @@ func TestConsoleBrowser(t *testing.T) {
 	}
 
 	// 3. The project.
-	c.open("/projects")
-	c.fill("new project", `#project-new input[name=name]`, "Console e2e",
-		`#project-new select[name=source]`, "oldmail", `#project-new select[name=target]`, "newmail")
-	c.submit("create the project", `#project-new button[type=submit]`)
-	usersURL := c.tab.URL()
-	if !strings.HasSuffix(usersURL, "/users") {
-		t.Fatalf("after creating the project: %s, want its users page", usersURL)
-	}
-	projectPath := strings.TrimSuffix(strings.TrimPrefix(usersURL, d.Addr), "/users")
+	projectPath := c.createProject("Console e2e", "oldmail", "newmail")
 	t.Logf("steps 1–3 (login, connectors, project) done after %v", time.Since(start).Round(time.Millisecond))
 
 	// 4. Import three users from a CSV with one bad line: the preview
@@ -310,9 +262,7 @@ func TestConsoleBrowser(t *testing.T) {
 	c.tab.WaitText("#messages", "saved", 5*time.Second)
 	c.open(projectPath + "/users")
 	for i := 3; i < 5; i++ {
-		c.fill("new user", `#user-new input[name=source_user]`, src[i], `#user-new input[name=target_user]`, dst[i])
-		c.submit("add user "+src[i], `#user-new button[type=submit]`)
-		c.tab.WaitText("#messages", "User "+src[i]+" → "+dst[i]+" added", 5*time.Second)
+		c.addUser(src[i], dst[i])
 	}
 	c.selectUsers(src[3:5])
 	c.fill("batch name", `#users-select input[name=name]`, "second")
@@ -437,11 +387,7 @@ func (c *console) download(sel, header string) ([][]string, string) {
 	if r.Status != 200 || !strings.HasPrefix(r.Header["content-type"], "text/csv") || !strings.Contains(r.Header["content-disposition"], "attachment") {
 		t.Fatalf("CSV %s: status %d, headers %v", href, r.Status, r.Header)
 	}
-	for _, re := range c.secrets {
-		if re.MatchString(r.Body) {
-			t.Fatalf("CSV %s shows a password (%s)", href, re)
-		}
-	}
+	c.noSecretIn("CSV "+href, r.Body)
 	cr := csv.NewReader(strings.NewReader(r.Body))
 	cr.FieldsPerRecord = -1
 	rows, err := cr.ReadAll()
