@@ -66,7 +66,7 @@ type call struct {
 	email     string // the addressed mailbox
 	cred      string
 	up        *upload // the resumable session of a chunk request
-	committed bool // a message write was stored (for ResetAfterCommit faults)
+	committed bool    // a message write was stored (for ResetAfterCommit faults)
 }
 
 func (s *Server) routes() http.Handler {

@@ -136,7 +136,9 @@ func pageOffset(tok string) (int, *apiError) {
 	return n, nil
 }
 
-func pageToken(n int) string { return base64.RawURLEncoding.EncodeToString([]byte("o:" + strconv.Itoa(n))) }
+func pageToken(n int) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("o:" + strconv.Itoa(n)))
+}
 
 func maxResults(q string, def, limit int) (int, *apiError) {
 	if q == "" {
