@@ -113,6 +113,16 @@ func tokenError(err error, key *serviceKey, subject, scope string) error {
 	if !errors.As(err, &re) {
 		return connector.Wrap(connector.KindUnavailable, "gmail: getting an access token for "+subject, err)
 	}
+	if re.ErrorCode == "" {
+		// x/oauth2/jwt leaves the OAuth error body unparsed.
+		var body struct {
+			Error       string `json:"error"`
+			Description string `json:"error_description"`
+		}
+		if json.Unmarshal(re.Body, &body) == nil {
+			re.ErrorCode, re.ErrorDescription = body.Error, body.Description
+		}
+	}
 	status := 0
 	if re.Response != nil {
 		status = re.Response.StatusCode
