@@ -4,7 +4,8 @@
 #   plugins/<x> import sdk, plugins/internal/* and their client library, never core or another plugin;
 #   core imports sdk, never plugins;
 #   each heavy library lives in one package (Badger: store, Echo and Prometheus: web,
-#   Vault: secrets, go-plugin: sdk host/serve, chromedp: internal/browsertest).
+#   Vault: secrets, go-plugin: sdk host/serve, chromedp: internal/browsertest,
+#   Google's API client: plugins/gmail).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fail=0
@@ -35,6 +36,8 @@ while read -r pkg imports; do
 		github.com/hashicorp/go-plugin*) bad "$pkg imports go-plugin (only the sdk's serve and host may)";;
 		github.com/prometheus/*) [[ "$pkg" == github.com/ternmail/tern/core/internal/web ]] || bad "$pkg imports Prometheus (only core/internal/web may)";;
 		github.com/chromedp/*) [[ "$pkg" == github.com/ternmail/tern/internal/browsertest ]] || bad "$pkg imports chromedp (only internal/browsertest may)";;
+		google.golang.org/api|google.golang.org/api/*)
+			[[ "$pkg" == github.com/ternmail/tern/plugins/gmail || "$pkg" == github.com/ternmail/tern/plugins/gmail/* ]] || bad "$pkg imports $imp (only plugins/gmail may use Google's API client)";;
 		esac
 	done
 done < <(list ./...)
