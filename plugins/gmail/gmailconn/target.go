@@ -284,32 +284,7 @@ func (t *target) sameMessage(ctx context.Context, msgID, fingerprint string, siz
 // searchMessageID lists the messages with a Message-ID
 // (q=rfc822msgid:, spam and trash included), in ascending ID order.
 func (a *api) searchMessageID(ctx context.Context, msgID string) ([]string, error) {
-	q := "rfc822msgid:" + strings.TrimSuffix(strings.TrimPrefix(msgID, "<"), ">")
-	var ids []string
-	token := ""
-	for {
-		var res *gmail.ListMessagesResponse
-		err := a.do(ctx, "search Message-ID", costList, idempotent, func(ctx context.Context) error {
-			var err error
-			call := a.svc.Users.Messages.List("me").Q(q).IncludeSpamTrash(true).MaxResults(500).Context(ctx)
-			if token != "" {
-				call = call.PageToken(token)
-			}
-			res, err = call.Do()
-			return err
-		})
-		if err != nil {
-			return nil, err
-		}
-		for _, m := range res.Messages {
-			ids = append(ids, m.Id)
-		}
-		if token = res.NextPageToken; token == "" {
-			break
-		}
-	}
-	sortIDs(ids)
-	return slices.Compact(ids), nil
+	return a.listIDs(ctx, "", "rfc822msgid:"+strings.TrimSuffix(strings.TrimPrefix(msgID, "<"), ">"), true)
 }
 
 // sortIDs sorts Gmail message IDs (hexadecimal) in ascending order.
@@ -488,6 +463,12 @@ func (a *api) history(ctx context.Context, since uint64, labelID string, fn func
 // listLabel returns the IDs of the messages with a label (or all
 // messages for ""), ascending.
 func (a *api) listLabel(ctx context.Context, labelID string, spamTrash bool) ([]string, error) {
+	return a.listIDs(ctx, labelID, "", spamTrash)
+}
+
+// listIDs pages through messages.list (500 a page, 5 units each) with a
+// label and a query, and returns the IDs in ascending order.
+func (a *api) listIDs(ctx context.Context, labelID, q string, spamTrash bool) ([]string, error) {
 	var ids []string
 	token := ""
 	for {
@@ -496,6 +477,9 @@ func (a *api) listLabel(ctx context.Context, labelID string, spamTrash bool) ([]
 			call := a.svc.Users.Messages.List("me").IncludeSpamTrash(spamTrash).MaxResults(500).Fields("messages/id", "nextPageToken").Context(ctx)
 			if labelID != "" {
 				call = call.LabelIds(labelID)
+			}
+			if q != "" {
+				call = call.Q(q)
 			}
 			if token != "" {
 				call = call.PageToken(token)
