@@ -23,13 +23,13 @@ import (
 type api struct {
 	c       *Connector
 	set     *Settings
+	ts      *tokenSource
 	svc     *gmail.Service
 	hc      *http.Client
 	quota   *quota
 	key     *serviceKey
 	subject string
 	scope   string
-	secret  string
 	log     *slog.Logger
 }
 
@@ -45,7 +45,7 @@ func (c *Connector) newAPI(ctx context.Context, set *Settings, subject, secret, 
 		return nil, err
 	}
 	if _, err := ts.Token(); err != nil {
-		c.tokens.forget(secret, subject, scope)
+		ts.invalidate() // a later open tries again
 		return nil, tokenError(err, key, subject, scope)
 	}
 	hc := &http.Client{Transport: &traceTransport{log: c.log, base: &oauth2.Transport{Source: ts, Base: base}}}
@@ -54,8 +54,8 @@ func (c *Connector) newAPI(ctx context.Context, set *Settings, subject, secret, 
 		return nil, connector.Wrap(connector.KindInvalid, "gmail: API client", err)
 	}
 	return &api{
-		c: c, set: set, svc: svc, hc: hc, quota: c.quotas.get(strings.ToLower(subject), set.UnitsPerMinute),
-		key: key, subject: subject, scope: scope, secret: secret, log: c.log.With("user", subject),
+		c: c, set: set, ts: ts, svc: svc, hc: hc, quota: c.quotas.get(strings.ToLower(subject), set.UnitsPerMinute),
+		key: key, subject: subject, scope: scope, log: c.log.With("user", subject),
 	}, nil
 }
 
@@ -95,13 +95,8 @@ func (a *api) do(ctx context.Context, what string, cost int, kind callKind, fn f
 			// An access token that expired early or was revoked: get a
 			// new one, once.
 			refreshed = true
-			a.c.tokens.forget(a.secret, a.subject, a.scope)
-			if na, nerr := a.c.newAPI(ctx, a.set, a.subject, a.secret, a.scope); nerr == nil {
-				a.svc, a.hc = na.svc, na.hc
-				continue
-			} else {
-				return nerr
-			}
+			a.ts.invalidate()
+			continue
 		}
 		if cl.daily {
 			until := nextDailyReset(a.c.clock.Now())

@@ -54,13 +54,35 @@ func parseKey(secret string) (*serviceKey, error) {
 // the sessions of one mailbox share their access token.
 type tokens struct {
 	mu      sync.Mutex
-	sources map[string]oauth2.TokenSource
+	sources map[string]*tokenSource
+}
+
+// tokenSource is a cached token source that can drop its token (after
+// the API refused it) and fetch a new one on the next call.
+type tokenSource struct {
+	mu  sync.Mutex
+	new func() oauth2.TokenSource
+	cur oauth2.TokenSource
+}
+
+func (t *tokenSource) Token() (*oauth2.Token, error) {
+	t.mu.Lock()
+	cur := t.cur
+	t.mu.Unlock()
+	return cur.Token()
+}
+
+// invalidate drops the cached token.
+func (t *tokenSource) invalidate() {
+	t.mu.Lock()
+	t.cur = t.new()
+	t.mu.Unlock()
 }
 
 // source returns the token source that impersonates subject with scope.
 // Token requests use base (the settings' TLS) and never a caller's
 // context, so that a token outlives the call that opened the session.
-func (t *tokens) source(secret, subject, scope string, base http.RoundTripper) (oauth2.TokenSource, *serviceKey, error) {
+func (t *tokens) source(secret, subject, scope string, base http.RoundTripper) (*tokenSource, *serviceKey, error) {
 	key, err := parseKey(secret)
 	if err != nil {
 		return nil, nil, err
@@ -78,20 +100,13 @@ func (t *tokens) source(secret, subject, scope string, base http.RoundTripper) (
 	}
 	cfg.Subject = subject
 	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: base})
-	ts := oauth2.ReuseTokenSource(nil, cfg.TokenSource(ctx))
+	ts := &tokenSource{new: func() oauth2.TokenSource { return oauth2.ReuseTokenSource(nil, cfg.TokenSource(ctx)) }}
+	ts.cur = ts.new()
 	if t.sources == nil {
-		t.sources = map[string]oauth2.TokenSource{}
+		t.sources = map[string]*tokenSource{}
 	}
 	t.sources[id] = ts
 	return ts, key, nil
-}
-
-// forget drops a cached token source (after its token was refused).
-func (t *tokens) forget(secret, subject, scope string) {
-	h := sha256.Sum256([]byte(secret + "\x00" + subject + "\x00" + scope))
-	t.mu.Lock()
-	delete(t.sources, hex.EncodeToString(h[:]))
-	t.mu.Unlock()
 }
 
 // scrubKeyError keeps only the first line of a key parsing error, which

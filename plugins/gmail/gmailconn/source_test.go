@@ -2,13 +2,17 @@ package gmailconn_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/ternmail/tern/plugins/gmail/gmailconn"
 	"github.com/ternmail/tern/plugins/gmail/gmailtest"
 	"github.com/ternmail/tern/sdk/connector"
 )
@@ -243,5 +247,51 @@ func TestAuthErrors(t *testing.T) {
 	}
 	if len(rep.Attempts) != 2 || rep.Attempts[0].OK || !rep.Attempts[1].OK || rep.Recommended != connector.ModePassword || len(rep.Notes) != 1 || !strings.Contains(rep.Notes[0], "gmail.modify") {
 		t.Errorf("test report %+v", rep)
+	}
+}
+
+// An access token the API refuses (expired on Google's clock) is
+// replaced once, and the call goes through.
+func TestTokenRefresh(t *testing.T) {
+	e := newEnv(t, gmailtest.WithTokenLifetime(time.Minute))
+	user := e.user("refresh")
+	tg := e.target(t, user, nil)
+	e.srv.Advance(2 * time.Minute)
+	if _, err := tg.Folders(context.Background()); err != nil {
+		t.Fatalf("after the token expired: %v", err)
+	}
+	var refused int
+	for _, r := range e.srv.RequestsFor("labels.list") {
+		if r.Status == 401 {
+			refused++
+		}
+	}
+	if refused != 1 {
+		t.Errorf("%d refused labels.list calls, want 1", refused)
+	}
+}
+
+// Every setting is in the schema, and the schema has no other.
+func TestSettingsSchema(t *testing.T) {
+	d, err := gmailconn.New(nil).Describe(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema struct {
+		Properties map[string]json.RawMessage `json:"properties"`
+	}
+	if err := json.Unmarshal(d.SettingsSchema, &schema); err != nil {
+		t.Fatal(err)
+	}
+	st := reflect.TypeOf(gmailconn.Settings{})
+	for i := 0; i < st.NumField(); i++ {
+		tag := st.Field(i).Tag.Get("json")
+		if _, ok := schema.Properties[tag]; !ok {
+			t.Errorf("setting %q is not in the schema", tag)
+		}
+		delete(schema.Properties, tag)
+	}
+	for k := range schema.Properties {
+		t.Errorf("the schema describes %q, which is no setting", k)
 	}
 }
