@@ -36,18 +36,23 @@ type Fault struct {
 // FaultRule is an installed Fault.
 type FaultRule struct {
 	Fault
+	s     *Server
 	seen  int
 	fired int
 }
 
 // Fired is how many times the rule fired.
-func (r *FaultRule) Fired() int { return r.fired }
+func (r *FaultRule) Fired() int {
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	return r.fired
+}
 
 // AddFault installs a rule.
 func (s *Server) AddFault(f Fault) *FaultRule {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := &FaultRule{Fault: f}
+	r := &FaultRule{Fault: f, s: s}
 	s.faults = append(s.faults, r)
 	return r
 }
@@ -57,13 +62,6 @@ func (s *Server) ClearFaults() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults = nil
-}
-
-// FaultFired reports how many times r fired (safe while requests run).
-func (s *Server) FaultFired(r *FaultRule) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return r.fired
 }
 
 // BackendError is a 503 backendError on op (§1.5: "500/502/503/504 backendError → retry").
