@@ -72,6 +72,15 @@ func (c *call) checkLabelName(name, self string) *apiError {
 	return nil
 }
 
+// decodeLabel reads a Label body and checks its visibility values.
+func (c *call) decodeLabel() (Label, *apiError) {
+	var l Label
+	if err := decodeJSON(c.r.Body, &l); err != nil {
+		return l, err
+	}
+	return l, checkVisibility(l)
+}
+
 func checkVisibility(l Label) *apiError {
 	switch l.MessageListVisibility {
 	case "", "show", "hide":
@@ -88,11 +97,8 @@ func checkVisibility(l Label) *apiError {
 
 // createLabel is users.labels.create.
 func (c *call) createLabel() *apiError {
-	var req Label
-	if err := decodeJSON(c.r.Body, &req); err != nil {
-		return err
-	}
-	if err := checkVisibility(req); err != nil {
+	req, err := c.decodeLabel()
+	if err != nil {
 		return err
 	}
 	c.s.mu.Lock()
@@ -108,11 +114,8 @@ func (c *call) createLabel() *apiError {
 
 // patchLabel is users.labels.patch (and update): system labels cannot be changed.
 func (c *call) patchLabel() *apiError {
-	var req Label
-	if err := decodeJSON(c.r.Body, &req); err != nil {
-		return err
-	}
-	if err := checkVisibility(req); err != nil {
+	req, err := c.decodeLabel()
+	if err != nil {
 		return err
 	}
 	c.s.mu.Lock()

@@ -68,28 +68,13 @@ func (s *Server) admit(c *call) *apiError {
 	if c.tok != nil {
 		project = c.tok.project
 	}
-	var ub, pb *bucket
-	if s.cfg.userUnits > 0 {
-		ub = s.quota.users[user]
-		if ub == nil {
-			ub = &bucket{}
-			s.quota.users[user] = ub
-		}
-		ub.refill(now, s.cfg.userUnits, s.cfg.userWindow)
-		if ub.tokens < float64(cost) {
-			return newAPIError(403, "userRateLimitExceeded", "User Rate Limit Exceeded")
-		}
+	ub, ok := take(s.quota.users, user, now, s.cfg.userUnits, s.cfg.userWindow, cost)
+	if !ok {
+		return newAPIError(403, "userRateLimitExceeded", "User Rate Limit Exceeded")
 	}
-	if s.cfg.projectUnits > 0 {
-		pb = s.quota.projects[project]
-		if pb == nil {
-			pb = &bucket{}
-			s.quota.projects[project] = pb
-		}
-		pb.refill(now, s.cfg.projectUnits, s.cfg.projectWindow)
-		if pb.tokens < float64(cost) {
-			return newAPIError(403, "rateLimitExceeded", "Rate Limit Exceeded")
-		}
+	pb, ok := take(s.quota.projects, project, now, s.cfg.projectUnits, s.cfg.projectWindow, cost)
+	if !ok {
+		return newAPIError(403, "rateLimitExceeded", "Rate Limit Exceeded")
 	}
 	if s.cfg.dailyUnits > 0 {
 		day := now.In(pacific).Format(time.DateOnly)
@@ -110,6 +95,20 @@ func (s *Server) admit(c *call) *apiError {
 		pb.tokens -= float64(cost)
 	}
 	return nil
+}
+
+// take finds (or makes) the bucket of key, refills it, and tells whether cost fits; nil when the limit is off.
+func take(m map[string]*bucket, key string, now time.Time, units int, window time.Duration, cost int) (*bucket, bool) {
+	if units <= 0 {
+		return nil, true
+	}
+	b := m[key]
+	if b == nil {
+		b = &bucket{}
+		m[key] = b
+	}
+	b.refill(now, units, window)
+	return b, b.tokens >= float64(cost)
 }
 
 // QuotaRemaining is what is left in user's bucket now, after refill.

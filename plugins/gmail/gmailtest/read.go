@@ -3,6 +3,7 @@ package gmailtest
 import (
 	"encoding/base64"
 	"fmt"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -138,6 +139,15 @@ func pageOffset(tok string) (int, *apiError) {
 
 func pageToken(n int) string {
 	return base64.RawURLEncoding.EncodeToString([]byte("o:" + strconv.Itoa(n)))
+}
+
+// paging reads maxResults (default 100, at most 500, as messages.list and history.list document) and pageToken.
+func paging(q url.Values) (limit, off int, err *apiError) {
+	if limit, err = maxResults(q.Get("maxResults"), 100, 500); err != nil {
+		return 0, 0, err
+	}
+	off, err = pageOffset(q.Get("pageToken"))
+	return limit, off, err
 }
 
 func maxResults(q string, def, limit int) (int, *apiError) {
@@ -279,11 +289,7 @@ func (c *call) listMessages() *apiError {
 		c.s.t.Errorf("gmailtest: q=%q uses what the emulator does not support: %v", q.Get("q"), err)
 		return errBadRequest("gmailtest: unsupported query: " + err.Error())
 	}
-	limit, apiErr := maxResults(q.Get("maxResults"), 100, 500)
-	if apiErr != nil {
-		return apiErr
-	}
-	off, apiErr := pageOffset(q.Get("pageToken"))
+	limit, off, apiErr := paging(q)
 	if apiErr != nil {
 		return apiErr
 	}
@@ -471,11 +477,7 @@ func (c *call) listHistory() *apiError {
 		e.location = "startHistoryId"
 		return e
 	}
-	limit, apiErr := maxResults(q.Get("maxResults"), 100, 500)
-	if apiErr != nil {
-		return apiErr
-	}
-	off, apiErr := pageOffset(q.Get("pageToken"))
+	limit, off, apiErr := paging(q)
 	if apiErr != nil {
 		return apiErr
 	}
