@@ -179,5 +179,18 @@ func User(t testing.TB, prefix string) string {
 	if len(name) > 24 {
 		name = name[:24]
 	}
-	return fmt.Sprintf("%s-%s", name, hex.EncodeToString(b[:]))
+	user := fmt.Sprintf("%s-%s", name, hex.EncodeToString(b[:]))
+	// The mail of a passed test is removed from the Dovecot instances when
+	// it ends (a failed test's stays, to look at): the hard corpus holds
+	// 25 MiB messages, and a suite that kept every user's mail would fill
+	// a CI machine's disk.
+	t.Cleanup(func() {
+		if t.Failed() {
+			return
+		}
+		for _, inst := range []Instance{DovecotSrc, DovecotDst, DovecotMaster} {
+			RemoveUser(inst, user)
+		}
+	})
+	return user
 }
