@@ -304,8 +304,8 @@ func TestResetAfterCommitReconciles(t *testing.T) {
 			data := message(c.id, "Tue, 1 Mar 2016 10:30:00 +0000", "reset after commit")
 			rule := e.srv.AddFault(gmailtest.ResetAfterCommit("messages.import"))
 			_, err = tg.Append(ctx, f.Name, &connector.AppendMessage{Size: int64(len(data)), Body: bytes.NewReader(data)})
-			if err == nil || !connector.IsTemporary(err) || e.srv.FaultFired(rule) != 1 {
-				t.Fatalf("Append with a reset after commit: %v (fired %d)", err, e.srv.FaultFired(rule))
+			if err == nil || !connector.IsTemporary(err) || rule.Fired() != 1 {
+				t.Fatalf("Append with a reset after commit: %v (fired %d)", err, rule.Fired())
 			}
 			h := connector.HeaderSection(data)
 			refs, err := tg.(connector.TargetLookup).Lookup(ctx, f.Name, &connector.LookupQuery{
@@ -364,8 +364,8 @@ func TestRetries(t *testing.T) {
 
 	rule := e.srv.AddFault(gmailtest.BackendError("messages.import"))
 	_, err := tg.Append(ctx, "INBOX", &connector.AppendMessage{Size: 10, Body: strings.NewReader("a: b\r\n\r\nc\r\n")})
-	if !errors.Is(err, connector.ErrTemporary) || e.srv.FaultFired(rule) != 1 || len(e.srv.RequestsFor("messages.import")) != 8 { // 3 + 4 before, this one not retried
-		t.Errorf("503 on import: %v, fired %d, %d import requests", err, e.srv.FaultFired(rule), len(e.srv.RequestsFor("messages.import")))
+	if !errors.Is(err, connector.ErrTemporary) || rule.Fired() != 1 || len(e.srv.RequestsFor("messages.import")) != 8 { // 3 + 4 before, this one not retried
+		t.Errorf("503 on import: %v, fired %d, %d import requests", err, rule.Fired(), len(e.srv.RequestsFor("messages.import")))
 	}
 
 	f = gmailtest.BackendError("labels.list")
@@ -373,8 +373,8 @@ func TestRetries(t *testing.T) {
 	rule = e.srv.AddFault(f)
 	_, err = tg.Folders(ctx)
 	got := drain()
-	if !errors.Is(err, connector.ErrTemporary) || e.srv.FaultFired(rule) != 5 || len(got) != 4 {
-		t.Fatalf("labels.list failing for good: %v, fired %d, delays %v", err, e.srv.FaultFired(rule), got)
+	if !errors.Is(err, connector.ErrTemporary) || rule.Fired() != 5 || len(got) != 4 {
+		t.Fatalf("labels.list failing for good: %v, fired %d, delays %v", err, rule.Fired(), got)
 	}
 	for i := 1; i < len(got); i++ {
 		if got[i] <= got[i-1] {
