@@ -187,3 +187,9 @@ func (s *Settings) baseTransport() (http.RoundTripper, error) {
 func (s *Settings) String() string {
 	return fmt.Sprintf("endpoint=%s", s.Endpoint)
 }
+
+// DefaultSettings returns the settings of an empty configuration.
+func DefaultSettings() *Settings {
+	s, _ := parseSettings(nil)
+	return s
+}
