@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/ternmail/tern/core/internal/ledger"
 	"github.com/ternmail/tern/sdk/connector"
@@ -174,7 +175,8 @@ func (e *copyError) Unwrap() error { return e.err }
 // may or may not have been stored.
 func definite(err error) bool {
 	switch connector.KindOf(err) {
-	case connector.KindTooLarge, connector.KindPermanent, connector.KindInvalid, connector.KindAuth, connector.KindNotFound, connector.KindUnsupported:
+	case connector.KindTooLarge, connector.KindPermanent, connector.KindInvalid, connector.KindAuth, connector.KindNotFound, connector.KindUnsupported,
+		connector.KindThrottled: // a rate-limit answer is a refusal
 		return true
 	}
 	return false
@@ -184,6 +186,8 @@ func definite(err error) bool {
 // maybeLanded says an earlier attempt may have stored it already.
 func (r *run) copy(ctx context.Context, f *folderRun, it *item, maybeLanded bool) {
 	var lastErr error
+	waited := false // the last failure was throttling, already waited for
+	throttles := 0
 	for attempt := 1; attempt <= r.opts.MaxAttempts; attempt++ {
 		if ctx.Err() != nil {
 			return // the entry stays in flight and is reconciled next time
@@ -201,9 +205,10 @@ func (r *run) copy(ctx context.Context, f *folderRun, it *item, maybeLanded bool
 			}
 			maybeLanded = false
 		}
-		if attempt > 1 && !sleep(ctx, r.backoff(attempt-1, lastErr)) {
+		if attempt > 1 && !waited && !sleep(ctx, r.backoff(attempt-1, lastErr)) {
 			return
 		}
+		waited = false
 		res, err := r.copyOnce(ctx, f, it)
 		if err == nil {
 			r.done(ctx, f, it, res)
@@ -218,6 +223,19 @@ func (r *run) copy(ctx context.Context, f *folderRun, it *item, maybeLanded bool
 		kind := connector.KindOf(err)
 		if kind == connector.KindUnavailable && ce != nil {
 			ce.side.reset(ce.gen)
+		}
+		if kind == connector.KindThrottled && throttles < maxThrottles {
+			throttles++
+			// The server says "later": not a failure of this message, so
+			// no attempt is used up. It is waited for as long as the
+			// server asks (a daily limit pauses the mailbox until it
+			// resets), with the progress saying so.
+			if !r.throttled(ctx, ce, err) {
+				return
+			}
+			attempt--
+			waited = true
+			continue
 		}
 		switch {
 		case ce != nil && ce.stage == stageFetch && kind == connector.KindNotFound:
@@ -250,6 +268,36 @@ func (r *run) copy(ctx context.Context, f *folderRun, it *item, maybeLanded bool
 	r.job.Progress.Failed.Add(1)
 	f.item(Item{ID: it.msg.ID, MessageID: it.msg.MessageID, Size: it.msg.Size, Kind: "failed", Reason: reason}, true)
 	r.log.Error("copy failed", "folder", f.plan.Source, "id", it.msg.ID, "err", reason)
+}
+
+// maxThrottleWait bounds one wait for a throttling server; after
+// maxThrottles refusals of one message, throttling counts as a failure
+// (a server that never lets it through).
+const (
+	maxThrottleWait = 24 * time.Hour
+	maxThrottles    = 200
+)
+
+// throttled waits as a throttling server asks: its retry-after (up to a
+// day), else the usual backoff. A wait of a minute or more shows in the
+// job's progress. It returns false if ctx ended.
+func (r *run) throttled(ctx context.Context, ce *copyError, err error) bool {
+	d := connector.RetryAfter(err)
+	if d <= 0 {
+		d = r.opts.RetryBase
+	}
+	d = min(d, maxThrottleWait)
+	if d >= time.Minute {
+		who := "the server"
+		if ce != nil && ce.side != nil {
+			who = "the " + ce.side.ep.Label
+		}
+		reason := fmt.Sprintf("throttled by %s until %s", who, time.Now().Add(d).Format("15:04"))
+		r.log.Warn("pausing: throttled", "for", d, "err", r.red.scrub(err.Error()))
+		r.job.Progress.setWaiting(reason)
+		defer r.job.Progress.setWaiting("")
+	}
+	return sleep(ctx, d)
 }
 
 // copyOnce copies the message from source to target once: inside the

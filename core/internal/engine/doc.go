@@ -39,7 +39,10 @@
 //
 // Errors are judged by kind (connector.KindOf), never by text. Per message:
 // temporary errors are retried with exponential backoff (or the server's
-// retry-after hint); too-large and permanent refusals make the message
+// retry-after hint); throttling is waited for as long as the server asks
+// (up to a day per wait: a daily limit pauses the mailbox, and its
+// progress says until when) without using up the message's attempts;
+// too-large and permanent refusals make the message
 // skipped, with the reason in the report and the ledger; a message deleted
 // on the source meanwhile is counted as vanished. A refused login ends the
 // job. ErrUnavailable reopens the session that failed (a restarted plugin

@@ -626,3 +626,29 @@ func newDB(t *testing.T) *store.DB {
 	t.Cleanup(func() { db.Close() })
 	return db
 }
+
+// A throttling target is waited for as it asks, without using up the
+// message's attempts: six refusals in a row with two attempts allowed
+// still copy everything, exactly once.
+func TestThrottlingUsesNoAttempts(t *testing.T) {
+	var mu sync.Mutex
+	refusals := 0
+	e := newEnv(t, nil, &memconnector.Options{Fault: func(op, user, folder, detail string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if op == "append" && refusals < 6 {
+			refusals++
+			return connector.Throttled(5*time.Millisecond, "user rate limit exceeded")
+		}
+		return nil
+	}}, false)
+	for i := range 3 {
+		e.src.Seed("alice", "INBOX", message(i, ""), base)
+	}
+	e.opts.MaxAttempts, e.opts.BatchSize = 2, 1
+	rep := e.run()
+	if rep.Status != engine.StatusOK || rep.Totals.Copied != 3 || refusals != 6 {
+		t.Fatalf("%s %s: copied %d after %d refusals", rep.Status, rep.Error, rep.Totals.Copied, refusals)
+	}
+	e.requireEqual()
+}
