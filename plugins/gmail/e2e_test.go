@@ -65,6 +65,7 @@ type gmailRun struct {
 	srv   *gmailtest.Server
 	key   []byte
 	set   []string // extra --target-set key=value
+	extra []string // more tern migrate arguments
 }
 
 func newGmailRun(t *testing.T, opts ...gmailtest.Option) *gmailRun {
@@ -83,6 +84,7 @@ func (r *gmailRun) command(src, dst string) *exec.Cmd {
 	for _, s := range r.set {
 		args = append(args, "--target-set", s)
 	}
+	args = append(args, r.extra...)
 	cmd := exec.Command(filepath.Join(r.bin, "tern"), args...)
 	cmd.Env = append(os.Environ(), "TERN_SOURCE_PASSWORD="+testserver.Password(), "TERN_TARGET_ADMIN_PASSWORD="+string(r.key))
 	return cmd
@@ -174,8 +176,17 @@ func TestGmailEndToEnd(t *testing.T) {
 	dst := src + "@example.com"
 	r.srv.AddUser(dst)
 	testserver.SeedMailbox(t, testserver.DovecotSrc, src, corpus.Hard())
+	report := filepath.Join(t.TempDir(), "report.json")
+	r.extra = []string{"--report", report}
 	out := r.migrate(src, dst)
 	requireExact(t, r.srv, src, dst)
+	// What Gmail cannot keep is in the report, per message: Sent stored
+	// under a label (no SENT by import).
+	rep, err := os.ReadFile(report)
+	if err != nil || !bytes.Contains(rep, []byte(`"kind": "note"`)) || !bytes.Contains(rep, []byte("Sent (imported)")) {
+		t.Fatalf("the report has no fidelity notes (%v):\n%s", err, rep)
+	}
+	r.extra = nil
 	imports := len(r.srv.RequestsFor("messages.import"))
 	out = r.migrate(src, dst)
 	if n := len(r.srv.RequestsFor("messages.import")); n != imports {
