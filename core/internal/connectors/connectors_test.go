@@ -3,27 +3,18 @@ package connectors
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/ternmail/tern/core/internal/secrets"
 	"github.com/ternmail/tern/core/internal/store"
+	"github.com/ternmail/tern/core/internal/testkit"
 	"github.com/ternmail/tern/sdk/connector"
 	"github.com/ternmail/tern/sdk/memconnector"
 )
 
 func openReg(t *testing.T) (*Registry, *store.DB) {
-	dir := t.TempDir()
-	db, err := store.Open(dir, &store.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	sec, err := secrets.OpenEmbedded(filepath.Join(dir, "secrets.json"), filepath.Join(dir, "secrets.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, sec := testkit.Stores(t)
 	return NewRegistry(db, sec), db
 }
 

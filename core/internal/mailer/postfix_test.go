@@ -3,27 +3,16 @@ package mailer
 import (
 	"bytes"
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/ternmail/tern/core/internal/secrets"
-	"github.com/ternmail/tern/core/internal/store"
+	"github.com/ternmail/tern/core/internal/testkit"
 	"github.com/ternmail/tern/internal/testserver"
 )
 
 func newMailer(t *testing.T) *Mailer {
 	t.Helper()
-	dir := t.TempDir()
-	db, err := store.Open(filepath.Join(dir, "db"), &store.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	sec, err := secrets.OpenEmbedded(filepath.Join(dir, "s.json"), filepath.Join(dir, "s.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, sec := testkit.Stores(t)
 	return New(db, sec)
 }
 

@@ -3,27 +3,17 @@ package project
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/ternmail/tern/core/internal/engine"
 	"github.com/ternmail/tern/core/internal/secrets"
-	"github.com/ternmail/tern/core/internal/store"
+	"github.com/ternmail/tern/core/internal/testkit"
 )
 
 func newStore(t *testing.T) (*Store, secrets.Store) {
 	t.Helper()
-	dir := t.TempDir()
-	db, err := store.Open(filepath.Join(dir, "db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	sec, err := secrets.OpenEmbedded(filepath.Join(dir, "s.json"), filepath.Join(dir, "s.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, sec := testkit.Stores(t)
 	return NewStore(db, sec), sec
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,8 +12,7 @@ import (
 	"github.com/ternmail/tern/core/internal/connectors"
 	"github.com/ternmail/tern/core/internal/engine"
 	"github.com/ternmail/tern/core/internal/project"
-	"github.com/ternmail/tern/core/internal/secrets"
-	"github.com/ternmail/tern/core/internal/store"
+	"github.com/ternmail/tern/core/internal/testkit"
 	"github.com/ternmail/tern/sdk/connector"
 	"github.com/ternmail/tern/sdk/memconnector"
 )
@@ -38,16 +36,7 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	dir := t.TempDir()
-	db, err := store.Open(filepath.Join(dir, "db"), &store.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	sec, err := secrets.OpenEmbedded(filepath.Join(dir, "s.json"), filepath.Join(dir, "s.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, sec := testkit.Stores(t)
 	e := &env{
 		reg: connectors.NewRegistry(db, sec),
 		src: memconnector.New(&memconnector.Options{AdminUser: "root", AdminPassword: "Admin-Pw-1"}),

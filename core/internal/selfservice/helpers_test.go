@@ -3,7 +3,6 @@ package selfservice
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"regexp"
 	"sync"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"github.com/ternmail/tern/core/internal/scheduler"
 	"github.com/ternmail/tern/core/internal/secrets"
 	"github.com/ternmail/tern/core/internal/store"
+	"github.com/ternmail/tern/core/internal/testkit"
 	"github.com/ternmail/tern/sdk/connector"
 	"github.com/ternmail/tern/sdk/memconnector"
 )
@@ -132,16 +132,7 @@ const base = "https://tern.test"
 
 func newEnv(t *testing.T, mod ...func(*Options)) *env {
 	t.Helper()
-	dir := t.TempDir()
-	db, err := store.Open(filepath.Join(dir, "db"), &store.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	sec, err := secrets.OpenEmbedded(filepath.Join(dir, "s.json"), filepath.Join(dir, "s.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, sec := testkit.Stores(t)
 	e := &env{t: t, ctx: context.Background(), db: db, sec: sec, projects: project.NewStore(db, sec), reg: connectors.NewRegistry(db, sec),
 		src: memconnector.New(nil), dst: memconnector.New(nil), mail: &outbox{}, sched: &fakeScheduler{},
 		clock: &clock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}}

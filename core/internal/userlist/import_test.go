@@ -3,14 +3,13 @@ package userlist
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/ternmail/tern/core/internal/project"
 	"github.com/ternmail/tern/core/internal/secrets"
-	"github.com/ternmail/tern/core/internal/store"
+	"github.com/ternmail/tern/core/internal/testkit"
 )
 
 // failingSecrets refuses to store one value.
@@ -30,16 +29,7 @@ func (f *failingSecrets) Put(ctx context.Context, path, value string) error {
 // project's ID.
 func newProject(t *testing.T, refuse string) (*project.Store, secrets.Store, string) {
 	t.Helper()
-	dir := t.TempDir()
-	db, err := store.Open(filepath.Join(dir, "db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	sec, err := secrets.OpenEmbedded(filepath.Join(dir, "s.json"), filepath.Join(dir, "s.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, sec := testkit.Stores(t)
 	st := project.NewStore(db, &failingSecrets{Store: sec, refuse: refuse})
 	p := &project.Project{Name: "old to new", Source: "old", Target: "new"}
 	if err := st.PutProject(context.Background(), p); err != nil {
