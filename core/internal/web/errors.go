@@ -124,3 +124,13 @@ func (s *Server) handleError(err error, c echo.Context) {
 		c.String(code, msg)
 	}
 }
+
+// formError splits the error of a form's action: one the administrator
+// can fix (a 4xx) comes back as the text to show with the form; any other
+// is returned, for the error handler.
+func formError(err error) (string, error) {
+	if code, ok := statusOf(err); ok && code < 500 {
+		return message(err, code), nil
+	}
+	return "", err
+}

@@ -237,11 +237,11 @@ func (s *Server) projectCreate(c echo.Context) error {
 	p.Settings = st
 	if len(errs) == 0 {
 		if err := s.saveProject(c, p); err != nil {
-			code, ok := statusOf(err)
-			if !ok || code >= 500 {
+			msg, err := formError(err)
+			if err != nil {
 				return err
 			}
-			errs["form"] = message(err, code)
+			errs["form"] = msg
 		}
 	}
 	if len(errs) > 0 {
@@ -309,11 +309,11 @@ func (s *Server) projectUpdate(c echo.Context) error {
 	}
 	if len(errs) == 0 {
 		if err := s.saveProject(c, p); err != nil {
-			code, ok := statusOf(err)
-			if !ok || code >= 500 {
+			msg, err := formError(err)
+			if err != nil {
 				return err
 			}
-			errs["form"] = message(err, code)
+			errs["form"] = msg
 		}
 	}
 	if len(errs) > 0 {

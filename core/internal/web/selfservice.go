@@ -463,11 +463,11 @@ func (s *Server) selfServiceSave(c echo.Context) error {
 		return s.renderSelfService(c, http.StatusUnprocessableEntity, p, st, errs, true)
 	}
 	if err := s.saveSelfService(c, p, st); err != nil {
-		code, ok := statusOf(err)
-		if !ok || code >= 500 {
+		msg, err := formError(err)
+		if err != nil {
 			return err
 		}
-		return s.renderSelfService(c, http.StatusUnprocessableEntity, p, st, map[string]string{"form": message(err, code)}, true)
+		return s.renderSelfService(c, http.StatusUnprocessableEntity, p, st, map[string]string{"form": msg}, true)
 	}
 	s.flash(c, FlashSuccess, "Self-service settings saved.")
 	return s.redirect(c, routeSelfServiceSettings, p.ID)

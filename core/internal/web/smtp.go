@@ -108,8 +108,8 @@ func smtpFromForm(c echo.Context) smtpInput {
 func (s *Server) smtpSave(c echo.Context) error {
 	in := smtpFromForm(c)
 	if err := s.saveSMTP(c, in); err != nil {
-		code, ok := statusOf(err)
-		if !ok || code >= 500 {
+		msg, err := formError(err)
+		if err != nil {
 			return err
 		}
 		si := s.systemInfo(c.Request().Context())
@@ -117,7 +117,7 @@ func (s *Server) smtpSave(c echo.Context) error {
 		if verr != nil {
 			return verr
 		}
-		v.Settings, v.Errors = in.Settings, map[string]string{"form": message(err, code)}
+		v.Settings, v.Errors = in.Settings, map[string]string{"form": msg}
 		si.SMTP = v
 		return s.render(c, Page{Name: "system", Title: "System", Status: http.StatusUnprocessableEntity, Data: si})
 	}

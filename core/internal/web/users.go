@@ -284,12 +284,12 @@ func (s *Server) userCreate(c echo.Context) error {
 		SourcePassword: c.FormValue("source_password"), TargetPassword: c.FormValue("target_password")}
 	u, err := s.saveUser(c, p, nil, in)
 	if err != nil {
-		code, ok := statusOf(err)
-		if !ok || code >= 500 {
+		msg, err := formError(err)
+		if err != nil {
 			return err
 		}
 		in.SourcePassword, in.TargetPassword = "", ""
-		return s.renderUsers(c, http.StatusUnprocessableEntity, p, usersData{Form: in, Errors: map[string]string{"form": message(err, code)}})
+		return s.renderUsers(c, http.StatusUnprocessableEntity, p, usersData{Form: in, Errors: map[string]string{"form": msg}})
 	}
 	s.flash(c, FlashSuccess, "User "+u.SourceUser+" → "+u.TargetUser+" added.")
 	return s.redirect(c, routeUsers, p.ID)
@@ -394,11 +394,11 @@ func (s *Server) userUpdate(c echo.Context) error {
 	}
 	in := userInput{TargetUser: c.FormValue("target_user"), SourcePassword: c.FormValue("source_password"), TargetPassword: c.FormValue("target_password")}
 	if _, err := s.saveUser(c, p, u, in); err != nil {
-		code, ok := statusOf(err)
-		if !ok || code >= 500 {
+		msg, err := formError(err)
+		if err != nil {
 			return err
 		}
-		return s.renderUser(c, http.StatusUnprocessableEntity, p, u, map[string]string{"form": message(err, code)})
+		return s.renderUser(c, http.StatusUnprocessableEntity, p, u, map[string]string{"form": msg})
 	}
 	s.flash(c, FlashSuccess, "User "+u.SourceUser+" saved.")
 	return s.redirect(c, routeUser, p.ID, u.ID)
