@@ -86,6 +86,17 @@ func (s *Sessions) Create(ctx context.Context, admin string) (string, *Session, 
 // Get returns the live session of id, recording the activity; an expired
 // one is deleted and reported as ErrNoSession.
 func (s *Sessions) Get(ctx context.Context, id string) (*Session, error) {
+	return s.get(ctx, id, true)
+}
+
+// Peek is Get without counting as activity: for requests a page makes by
+// itself (live progress polling), so that an open page does not keep an
+// unattended session alive.
+func (s *Sessions) Peek(ctx context.Context, id string) (*Session, error) {
+	return s.get(ctx, id, false)
+}
+
+func (s *Sessions) get(ctx context.Context, id string, touch bool) (*Session, error) {
 	if len(id) != 64 {
 		return nil, ErrNoSession
 	}
@@ -103,7 +114,7 @@ func (s *Sessions) Get(ctx context.Context, id string) (*Session, error) {
 		s.db.Delete(ctx, k)
 		return nil, ErrNoSession
 	}
-	if now.Sub(ss.Seen) >= touchEvery {
+	if touch && now.Sub(ss.Seen) >= touchEvery {
 		ss.Seen = now.UTC()
 		if err := s.db.Put(ctx, k, &ss); err != nil {
 			return nil, err

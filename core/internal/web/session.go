@@ -19,6 +19,8 @@ const (
 	// csrfCookie carries the anti-forgery token of visitors without a
 	// session (the login form); a session has its own token.
 	csrfCookie = "tern_csrf"
+	// pollHeader marks a request a page makes by itself.
+	pollHeader = "X-Tern-Poll"
 	// CSRFHeader and CSRFField are where requests send the token.
 	CSRFHeader = "X-CSRF-Token"
 	CSRFField  = "csrf"
@@ -58,6 +60,11 @@ func (s *Server) setCookie(c echo.Context, name, value string, maxAge int) {
 
 // session loads the request's session and its administrator, if any. A
 // session whose administrator was deleted ends here.
+//
+// Requests with the pollHeader (live progress that a page fetches by
+// itself, marked in the templates with hx-headers) do not count as
+// activity, so an open dashboard does not keep an unattended session
+// alive until its absolute limit.
 func (s *Server) session(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ck, err := c.Cookie(sessionCookie)
@@ -65,7 +72,11 @@ func (s *Server) session(next echo.HandlerFunc) echo.HandlerFunc {
 			return next(c)
 		}
 		ctx := c.Request().Context()
-		ss, err := s.sessions.Get(ctx, ck.Value)
+		get := s.sessions.Get
+		if c.Request().Header.Get(pollHeader) != "" {
+			get = s.sessions.Peek // the page polls by itself: not activity
+		}
+		ss, err := get(ctx, ck.Value)
 		if errors.Is(err, admins.ErrNoSession) {
 			s.setCookie(c, sessionCookie, "", -1)
 			return next(c)
