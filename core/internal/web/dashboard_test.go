@@ -17,7 +17,7 @@ func TestDashboard(t *testing.T) {
 
 	// Idle: zeros, an empty chart with its scale.
 	r := b.get("/")
-	mustContain(t, "idle dashboard", r.body, `id="activity" hx-get="/dashboard/activity" hx-trigger="every 5s" hx-swap="outerHTML"`,
+	mustContain(t, "idle dashboard", r.body, `id="activity" hx-get="/dashboard/activity" hx-headers='{"X-Tern-Poll": "1"}' hx-trigger="every 5s" hx-swap="outerHTML"`,
 		"No batch is scheduled, running or paused.", `<svg id="throughput"`, ">10</text>", "3 new")
 	if strings.Contains(r.body, `class="bar"`) {
 		t.Errorf("bars on an idle chart")
