@@ -77,11 +77,14 @@ type Host struct {
 	opts    Options
 	log     *slog.Logger
 	mu      sync.Mutex
-	plugins map[string]*Managed
-	infos   []Info
+	plugins  map[string]*Managed
+	infos    []Info
+	manifest map[string]string
 }
 
-// New discovers the plugins in dir.
+// New discovers the plugins in dir. A plugin is hashed and checked
+// against the manifest when it is first used (or listed), not here: a
+// one-shot command that needs one plugin does not hash every binary.
 func New(dir string, o *Options) (*Host, error) {
 	h := &Host{dir: dir, plugins: make(map[string]*Managed)}
 	if o != nil {
@@ -94,18 +97,17 @@ func New(dir string, o *Options) (*Host, error) {
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
-	infos, err := Discover(dir)
+	infos, manifest, err := scan(dir)
 	if err != nil {
 		return nil, err
 	}
-	h.infos = infos
+	h.infos, h.manifest = infos, manifest
 	for _, inf := range infos {
 		if inf.Error != "" {
 			h.log.Warn("plugin refused", "plugin", inf.ID, "path", inf.Path, "reason", inf.Error)
 			continue
 		}
-		sum, _ := hex.DecodeString(inf.SHA256)
-		h.plugins[inf.ID] = &Managed{info: inf, sum: sum, h: h}
+		h.plugins[inf.ID] = &Managed{info: inf, h: h}
 	}
 	return h, nil
 }
@@ -113,13 +115,29 @@ func New(dir string, o *Options) (*Host, error) {
 // Discover lists the plugins in dir with their hashes, checked against
 // the directory's manifest if it has one.
 func Discover(dir string) ([]Info, error) {
+	infos, manifest, err := scan(dir)
+	if err != nil {
+		return nil, err
+	}
+	for i := range infos {
+		pin(&infos[i], manifest)
+	}
+	return infos, nil
+}
+
+// scan lists the plugin binaries of dir, not yet hashed, and reads the
+// manifest (nil if there is none).
+func scan(dir string) ([]Info, map[string]string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("plugins directory: %w", err)
+		return nil, nil, fmt.Errorf("plugins directory: %w", err)
 	}
 	manifest, hasManifest, err := readManifest(filepath.Join(dir, ManifestName))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	if !hasManifest {
+		manifest = nil
 	}
 	var out []Info
 	for _, e := range entries {
@@ -127,7 +145,7 @@ func Discover(dir string) ([]Info, error) {
 		if !strings.HasPrefix(name, Prefix) || e.IsDir() {
 			continue
 		}
-		inf := Info{ID: strings.TrimPrefix(name, Prefix), Path: filepath.Join(dir, name)}
+		inf := Info{ID: strings.TrimPrefix(name, Prefix), Path: filepath.Join(dir, name), Manifest: hasManifest}
 		fi, err := e.Info()
 		switch {
 		case err != nil:
@@ -137,26 +155,35 @@ func Discover(dir string) ([]Info, error) {
 		case !idPattern.MatchString(inf.ID):
 			inf.Error = fmt.Sprintf("plugin id %q must match %s", inf.ID, idPattern)
 		}
-		if inf.Error == "" {
-			inf.SHA256, err = hashFile(inf.Path)
-			if err != nil {
-				inf.Error = err.Error()
-			}
-		}
-		if inf.Error == "" && hasManifest {
-			inf.Manifest = true
-			want, listed := manifest[name]
-			switch {
-			case !listed:
-				inf.Error = "not listed in " + ManifestName
-			case want != inf.SHA256:
-				inf.Error = fmt.Sprintf("SHA-256 %s does not match %s (%s)", inf.SHA256, ManifestName, want)
-			}
-		}
 		out = append(out, inf)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out, nil
+	return out, manifest, nil
+}
+
+// pin hashes a scanned plugin and checks it against the manifest, if
+// any; a mismatch is the plugin's Error.
+func pin(inf *Info, manifest map[string]string) {
+	if inf.Error != "" || inf.SHA256 != "" {
+		return
+	}
+	sum, err := hashFile(inf.Path)
+	if err != nil {
+		inf.Error = err.Error()
+		return
+	}
+	inf.SHA256 = sum
+	if manifest == nil {
+		return
+	}
+	name := filepath.Base(inf.Path)
+	want, listed := manifest[name]
+	switch {
+	case !listed:
+		inf.Error = "not listed in " + ManifestName
+	case want != inf.SHA256:
+		inf.Error = fmt.Sprintf("SHA-256 %s does not match %s (%s)", inf.SHA256, ManifestName, want)
+	}
 }
 
 func readManifest(path string) (map[string]string, bool, error) {
@@ -197,8 +224,41 @@ func hashFile(path string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// List returns every discovered plugin, refused ones with their reason.
-func (h *Host) List() []Info { return append([]Info(nil), h.infos...) }
+// List returns every discovered plugin, refused ones with their reason,
+// hashing those not hashed yet (in parallel).
+func (h *Host) List() []Info {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var wg sync.WaitGroup
+	for i := range h.infos {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pin(&h.infos[i], h.manifest)
+		}()
+	}
+	wg.Wait()
+	for _, inf := range h.infos {
+		h.settle(inf)
+	}
+	return append([]Info(nil), h.infos...)
+}
+
+// settle brings the managed plugin of a pinned info in line: its hash,
+// or its removal when it was refused. h.mu is held.
+func (h *Host) settle(inf Info) {
+	m, ok := h.plugins[inf.ID]
+	if !ok || m.sum != nil {
+		return
+	}
+	if inf.Error != "" {
+		h.log.Warn("plugin refused", "plugin", inf.ID, "path", inf.Path, "reason", inf.Error)
+		delete(h.plugins, inf.ID)
+		return
+	}
+	m.sum, _ = hex.DecodeString(inf.SHA256)
+	m.info = inf
+}
 
 // Dir returns the plugins directory.
 func (h *Host) Dir() string { return h.dir }
@@ -207,6 +267,12 @@ func (h *Host) Dir() string { return h.dir }
 func (h *Host) Connector(id string) (*Managed, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	for i := range h.infos {
+		if h.infos[i].ID == id {
+			pin(&h.infos[i], h.manifest)
+			h.settle(h.infos[i])
+		}
+	}
 	m, ok := h.plugins[id]
 	if !ok {
 		for _, inf := range h.infos {

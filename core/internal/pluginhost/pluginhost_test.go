@@ -206,3 +206,29 @@ func TestIDMismatch(t *testing.T) {
 		t.Fatalf("id mismatch: %v", err)
 	}
 }
+
+// A plugin is hashed when first used, not at discovery: a command that
+// needs one plugin does not hash every binary; a refused one is refused
+// when used, also without List.
+func TestPinnedOnFirstUse(t *testing.T) {
+	dir := pluginDir(t)
+	copyFile(t, filepath.Join(dir, Prefix+"mem"), filepath.Join(dir, Prefix+"other"))
+	sum, _ := hashFile(filepath.Join(dir, Prefix+"mem"))
+	os.WriteFile(filepath.Join(dir, ManifestName), []byte(sum+"  "+Prefix+"mem\n"+strings.Repeat("0", 64)+"  "+Prefix+"other\n"), 0o644)
+	h := newHost(t, dir, nil)
+	if _, err := h.Connector("mem"); err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	hashed := map[string]bool{}
+	for _, inf := range h.infos {
+		hashed[inf.ID] = inf.SHA256 != ""
+	}
+	h.mu.Unlock()
+	if !hashed["mem"] || hashed["other"] {
+		t.Fatalf("hashed after using mem: %v", hashed)
+	}
+	if _, err := h.Connector("other"); err == nil || !strings.Contains(err.Error(), "does not match") {
+		t.Fatalf("a plugin whose hash is not the manifest's was usable: %v", err)
+	}
+}
