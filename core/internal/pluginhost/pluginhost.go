@@ -73,10 +73,10 @@ type Options struct {
 
 // Host manages the plugins of one directory.
 type Host struct {
-	dir     string
-	opts    Options
-	log     *slog.Logger
-	mu      sync.Mutex
+	dir      string
+	opts     Options
+	log      *slog.Logger
+	mu       sync.Mutex
 	plugins  map[string]*Managed
 	infos    []Info
 	manifest map[string]string
