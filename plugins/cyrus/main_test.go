@@ -1,41 +1,19 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ternmail/tern/internal/corpus"
 	"github.com/ternmail/tern/internal/testserver"
 	"github.com/ternmail/tern/sdk/connector"
-	"github.com/ternmail/tern/sdk/host"
+	"github.com/ternmail/tern/sdk/connectortest"
 )
-
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
 
 // The built binary is tern-connector-cyrus: "describe" prints its
 // description; started by the host, it runs a connection test, lists the
@@ -44,14 +22,7 @@ func (l *logBuffer) String() string {
 // protocol, tracing without secrets.
 func TestPluginBinary(t *testing.T) {
 	testserver.Ensure(t)
-	bin := filepath.Join(t.TempDir(), "tern-connector-cyrus")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	out, err := exec.Command(bin, "describe").Output()
-	if err != nil {
-		t.Fatalf("describe: %v", err)
-	}
+	bin, out := connectortest.BuildPlugin(t, "cyrus")
 	var desc struct {
 		ID           string `json:"id"`
 		Capabilities struct {
@@ -66,12 +37,7 @@ func TestPluginBinary(t *testing.T) {
 	}
 	t.Logf("describe: %s", out)
 
-	logs := &logBuffer{}
-	p, err := host.Start(bin, host.WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: connector.LevelTrace}))), host.WithLogLevel(connector.LevelTrace))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Kill()
+	p, logs := connectortest.StartPlugin(t, bin)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	c := p.Connector()

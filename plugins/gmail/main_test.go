@@ -4,48 +4,20 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"log/slog"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ternmail/tern/plugins/gmail/gmailtest"
 	"github.com/ternmail/tern/sdk/connector"
-	"github.com/ternmail/tern/sdk/host"
+	"github.com/ternmail/tern/sdk/connectortest"
 )
-
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
 
 // The built binary is a plugin: "describe" prints its description, and
 // started by the host it imports a message into the emulator byte for
 // byte, finds it again by Message-ID, and never logs the key.
 func TestPluginBinary(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "tern-connector-gmail")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	out, err := exec.Command(bin, "describe").Output()
-	if err != nil {
-		t.Fatalf("describe: %v", err)
-	}
+	bin, out := connectortest.BuildPlugin(t, "gmail")
 	var desc struct {
 		ID             string          `json:"id"`
 		Roles          []string        `json:"roles"`
@@ -60,12 +32,7 @@ func TestPluginBinary(t *testing.T) {
 	user := "plugin@example.com"
 	srv.AddUser(user)
 
-	logs := &logBuffer{}
-	p, err := host.Start(bin, host.WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: connector.LevelTrace}))), host.WithLogLevel(connector.LevelTrace))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Kill()
+	p, logs := connectortest.StartPlugin(t, bin)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	settings, _ := json.Marshal(map[string]any{"endpoint": srv.Endpoint()})

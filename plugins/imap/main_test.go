@@ -4,52 +4,23 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"log/slog"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ternmail/tern/internal/testserver"
 	"github.com/ternmail/tern/sdk/connector"
-	"github.com/ternmail/tern/sdk/host"
+	"github.com/ternmail/tern/sdk/connectortest"
 )
 
 // logBuffer collects the plugin's log lines as the host relays them.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // The built binary is a plugin: "describe" prints its description, and
 // started by the host it copies a message from one Dovecot to the other,
 // with a protocol trace in the host's log that never shows the password
 // nor, at trace level, message contents.
 func TestPluginBinary(t *testing.T) {
 	testserver.Ensure(t)
-	bin := filepath.Join(t.TempDir(), "tern-connector-imap")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-
-	out, err := exec.Command(bin, "describe").Output()
-	if err != nil {
-		t.Fatalf("describe: %v", err)
-	}
+	bin, out := connectortest.BuildPlugin(t, "imap")
 	var desc struct {
 		ID             string          `json:"id"`
 		Roles          []string        `json:"roles"`
@@ -59,12 +30,7 @@ func TestPluginBinary(t *testing.T) {
 		t.Fatalf("describe printed %s (%v)", out, err)
 	}
 
-	logs := &logBuffer{}
-	p, err := host.Start(bin, host.WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: connector.LevelTrace}))), host.WithLogLevel(connector.LevelTrace))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Kill()
+	p, logs := connectortest.StartPlugin(t, bin)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	c := p.Connector()

@@ -1,53 +1,24 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"log/slog"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ternmail/tern/internal/testserver"
 	"github.com/ternmail/tern/sdk/connector"
-	"github.com/ternmail/tern/sdk/host"
+	"github.com/ternmail/tern/sdk/connectortest"
 )
-
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
 
 // The built binary is tern-connector-postfix: "describe" prints its
 // description, and started by the host it runs a connection test against
 // the master instance over the plugin protocol, tracing without secrets.
 func TestPluginBinary(t *testing.T) {
 	testserver.Ensure(t)
-	bin := filepath.Join(t.TempDir(), "tern-connector-postfix")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	out, err := exec.Command(bin, "describe").Output()
-	if err != nil {
-		t.Fatalf("describe: %v", err)
-	}
+	bin, out := connectortest.BuildPlugin(t, "postfix")
 	var desc struct {
 		ID           string `json:"id"`
 		Capabilities struct {
@@ -60,12 +31,7 @@ func TestPluginBinary(t *testing.T) {
 		t.Fatalf("describe printed %s (%v)", out, err)
 	}
 
-	logs := &logBuffer{}
-	p, err := host.Start(bin, host.WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: connector.LevelTrace}))), host.WithLogLevel(connector.LevelTrace))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Kill()
+	p, logs := connectortest.StartPlugin(t, bin)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	tester, ok := p.Connector().(connector.ConnectionTester)
