@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -430,9 +429,26 @@ func runUsers(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 }
 
 // isDiscover tells `tern users discover CONNECTOR` (which works on the
-// state directory) from the project commands (which talk to the daemon).
+// state directory) from the project commands (which talk to the daemon)
+// by the subcommand: the first word that is neither a flag nor a flag's
+// value (a user may well be called "discover").
 func isDiscover(args []string) bool {
-	return len(args) == 0 || slices.Contains(args, "discover")
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if !strings.HasPrefix(a, "-") {
+			return a == "discover"
+		}
+		if name := strings.TrimLeft(a, "-"); !strings.Contains(name, "=") && usersValueFlags[name] {
+			i++ // skip the flag's value
+		}
+	}
+	return true // no subcommand: discover's usage
+}
+
+// usersValueFlags are the flags of `tern users` that take a value.
+var usersValueFlags = map[string]bool{
+	"config": true, "state": true, "plugins": true, "log-level": true, "server": true, "token-file": true,
+	"status": true, "search": true, "source-password-file": true, "target-password-file": true, "format": true,
 }
 
 func runAuth(ctx context.Context, args []string, stdout, stderr io.Writer) int {

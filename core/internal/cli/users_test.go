@@ -60,3 +60,21 @@ func TestParseUsersBadInput(t *testing.T) {
 		}
 	}
 }
+
+func TestIsDiscover(t *testing.T) {
+	for args, want := range map[string]bool{
+		"":                                  true,
+		"discover cy":                       true,
+		"--state /s discover cy --json":     true,
+		"--state=/s discover cy":            true,
+		"add mig discover":                  false, // a user called "discover"
+		"--server http://x list mig":        false,
+		"--config discover list mig":        false, // a config file called "discover"
+		"import mig users.csv --dry-run":    false,
+		"--status discover list mig --json": false,
+	} {
+		if got := isDiscover(strings.Fields(args)); got != want {
+			t.Errorf("isDiscover(%q) = %v, want %v", args, got, want)
+		}
+	}
+}
