@@ -113,14 +113,19 @@ func (f userFilter) match(u *project.User) bool {
 }
 
 func (s *Server) filteredUsers(c echo.Context, p *project.Project, f userFilter) ([]*project.User, error) {
-	if f.Status != "" && !slices.Contains(project.Statuses, project.Status(f.Status)) {
-		return nil, badRequest("no status %q (want one of %v)", f.Status, project.Statuses)
-	}
 	us, err := s.o.Projects.Users(c.Request().Context(), p.ID)
 	if err != nil {
 		return nil, err
 	}
-	out := us[:0]
+	return f.apply(us)
+}
+
+// apply returns the users of us that f selects (a new slice).
+func (f userFilter) apply(us []*project.User) ([]*project.User, error) {
+	if f.Status != "" && !slices.Contains(project.Statuses, project.Status(f.Status)) {
+		return nil, badRequest("no status %q (want one of %v)", f.Status, project.Statuses)
+	}
+	var out []*project.User
 	for _, u := range us {
 		if f.match(u) {
 			out = append(out, u)
@@ -233,7 +238,7 @@ func (s *Server) renderUsers(c echo.Context, status int, p *project.Project, d u
 		return err
 	}
 	d.Total = len(all)
-	if d.Users, err = s.filteredUsers(c, p, d.Filter); err != nil {
+	if d.Users, err = d.Filter.apply(all); err != nil {
 		return err
 	}
 	d.CanRetrieve = s.canRetrieve(c, p)
